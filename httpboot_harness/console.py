@@ -1,0 +1,171 @@
+"""The firmware's serial console: bytes -> terminal screen (pyte) -> menu choices by label.
+
+OVMF's setup UI is a full-screen terminal application, so it is read as a screen, never grepped
+from the raw stream: the highlighted entry is the one drawn white on black. Keys are sent one at a
+time and the next one only after the screen has reacted, so no press is counted blindly. Progress
+lines of the boot itself (``Station IP address is``, ``Downloading...100%``) are read from the
+plain text of the stream, with escape sequences removed.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import pexpect
+import pyte
+from pexpect import fdpexpect
+
+from .errors import HarnessTimeout
+from .waiting import Deadline
+
+COLUMNS, LINES = 80, 25
+HIGHLIGHT = ("white", "black")  # (foreground, background) of the selected menu entry
+KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
+QUIET_SECONDS = 0.12
+"""The screen counts as drawn once the firmware has sent nothing for this long."""
+_ESCAPES = re.compile(r"\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>78cDEHM])")
+
+
+class MachineGone(Exception):
+    """QEMU died while the console was being read."""
+
+
+class FirmwareConsoleError(Exception):
+    """The firmware's screen did not offer what a person would expect (an entry is missing)."""
+
+
+def plain_text(raw: str) -> str:
+    """The stream without terminal escape sequences, carriage-return overwrites kept as lines."""
+    return _ESCAPES.sub("", raw).replace("\r\n", "\n").replace("\r", "\n")
+
+
+class Console:
+    """Reads and writes the serial line; keeps the raw transcript, the screen and the plain text."""
+
+    def __init__(self, serial: socket.socket, transcript: Path, alive: Callable[[], str | None]):
+        self._raw_file: IO[bytes] = transcript.open("wb")
+        self._spawn = fdpexpect.fdspawn(serial.fileno(), logfile=self._raw_file)
+        self._screen = pyte.Screen(COLUMNS, LINES)
+        self._stream = pyte.Stream(self._screen)
+        self._alive = alive
+        self._decoded: list[str] = []
+        self._plain_cache: tuple[int, str] = (0, "")
+        self.first_output: float | None = None
+
+    # -- reading ---------------------------------------------------------------------------
+    def pump(self, timeout: float) -> bool:
+        """Read what arrives within ``timeout``; False when nothing came."""
+        try:
+            data = self._spawn.read_nonblocking(65536, timeout=max(timeout, 0.0))
+        except pexpect.TIMEOUT:
+            return False
+        except pexpect.EOF:
+            time.sleep(min(timeout, 0.05))
+            return False
+        if not data:
+            return False
+        if self.first_output is None:
+            self.first_output = time.monotonic()
+        text = data.decode("cp437")  # OVMF's PC-ANSI terminal draws boxes in code page 437
+        self._decoded.append(text)
+        self._stream.feed(text)
+        return True
+
+    def settle(self, deadline: Deadline) -> None:
+        """Read until the firmware has been quiet for QUIET_SECONDS (or the deadline passes)."""
+        while not deadline.expired() and self.pump(min(QUIET_SECONDS, deadline.remaining())):
+            self._check_alive()
+
+    @property
+    def raw_text(self) -> str:
+        return "".join(self._decoded)
+
+    @property
+    def plain(self) -> str:
+        count, cached = self._plain_cache
+        if count != len(self._decoded):
+            cached = plain_text(self.raw_text)
+            self._plain_cache = (len(self._decoded), cached)
+        return cached
+
+    @property
+    def screen_lines(self) -> list[str]:
+        return list(self._screen.display)
+
+    def screen_text(self) -> str:
+        return "\n".join(line.rstrip() for line in self._screen.display).rstrip() + "\n"
+
+    def highlighted_rows(self) -> list[int]:
+        """Rows (not the bottom help line) with text drawn in the highlight colours."""
+        rows = []
+        for y in range(LINES - 1):
+            line = self._screen.buffer[y]
+            if any(
+                (cell.fg, cell.bg) == HIGHLIGHT and cell.data.strip()
+                for cell in (line[x] for x in range(COLUMNS))
+            ):
+                rows.append(y)
+        return rows
+
+    def rows_with(self, label: str) -> list[int]:
+        return [y for y, text in enumerate(self._screen.display) if label in text]
+
+    # -- writing ---------------------------------------------------------------------------
+    def send(self, keys: bytes) -> None:
+        self._spawn.send(keys)
+
+    def _check_alive(self) -> None:
+        death = self._alive()
+        if death is not None:
+            raise MachineGone(death)
+
+    # -- driving the menus -----------------------------------------------------------------
+    def wait_for(self, predicate: Callable[[], bool], deadline: Deadline, what: str) -> None:
+        while not predicate():
+            self._check_alive()
+            if deadline.expired():
+                raise HarnessTimeout(f"timed out waiting for {what}")
+            self.pump(min(0.2, deadline.remaining()))
+
+    def enter_front_page(self, deadline: Deadline) -> None:
+        """Press ESC whenever the firmware goes quiet until its Front Page is on the screen."""
+        while not (self.rows_with("Boot Manager") and self.rows_with("Reset")):
+            self._check_alive()
+            if deadline.expired():
+                raise HarnessTimeout("the firmware's Front Page did not appear after ESC")
+            if not self.pump(min(0.2, deadline.remaining())):
+                self.send(KEY_ESC)
+        self.settle(deadline)
+
+    def choose(self, label: str, deadline: Deadline) -> None:
+        """Move the highlight to the entry whose text holds ``label`` and press Enter."""
+        for _ in range(2 * LINES):
+            self._check_alive()
+            targets = self.rows_with(label)
+            if not targets:
+                raise FirmwareConsoleError(
+                    f"no entry {label!r} on the firmware screen:\n{self.screen_text()}"
+                )
+            target = targets[0]
+            highlighted = self.highlighted_rows()
+            if target in highlighted:
+                self.send(KEY_ENTER)
+                return
+            key = KEY_DOWN if not highlighted or highlighted[0] < target else KEY_UP
+            before = highlighted
+            self.send(key)
+            self.wait_for(
+                lambda before=before: self.highlighted_rows() != before,  # type: ignore[misc]
+                deadline,
+                f"the highlight to move towards {label!r}",
+            )
+            self.settle(deadline)
+        raise FirmwareConsoleError(f"could not reach {label!r}:\n{self.screen_text()}")
+
+    def close(self) -> None:
+        self._raw_file.close()

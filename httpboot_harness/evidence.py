@@ -1,0 +1,327 @@
+"""Turn what the servers logged, the console showed and QMP reported into a verdict.
+
+Everything here is pure: parsers take text, the judge takes parsed records, so all of it is tested
+against recorded runs in fixtures/. A case passes only when every link of the chain is proven:
+
+    boot-entry -> dhcp -> dns -> tls (https) -> download -> image -> poweroff
+
+and the verdict of a case that stops early names the first link that is missing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any
+
+from .cases import Case, Verdict
+
+PHASES = ("firmware", "boot-entry", "dhcp", "dns", "tls", "download", "image", "poweroff")
+
+_ACCESS = re.compile(
+    r'^(?P<client>\S+) (?P<port>\d+) "(?P<method>[A-Z]+) (?P<path>\S+) (?P<protocol>[^"]+)" '
+    r'(?P<status>\d{3}) (?P<bytes>\d+|-) "(?P<agent>[^"]*)"$'
+)
+_DNSMASQ_DHCP = re.compile(
+    r"dnsmasq-dhcp\[\d+\]: (?P<xid>\d+) (?P<message>DHCP[A-Z]+)\((?P<iface>[^)]+)\) "
+    r"(?P<address>[0-9.]+) (?P<mac>[0-9a-f:]{17})"
+)
+_DNSMASQ_SENT = re.compile(
+    r"dnsmasq-dhcp\[\d+\]: (?P<xid>\d+) sent size: *\d+ option: *(?P<code>\d+) \S+ +(?P<value>.*)$"
+)
+_DNSMASQ_QUERY = re.compile(
+    r"dnsmasq\[\d+\]: query\[(?P<type>A|AAAA)\] (?P<name>\S+) from (?P<client>\S+)"
+)
+_DHCPD6_REPLY = re.compile(
+    r"(?P<kind>Advertise|Reply) NA: address (?P<address>[0-9a-f:]+) to client with duid"
+)
+_DHCPD6_OFFER = re.compile(r"httpboot-offer vendor-class (?P<vendor>\S+) url (?P<url>\S+)")
+_STATION = re.compile(r"Station IP(?:v6)? address is (?P<address>[0-9a-fA-F:.]+)")
+_FILE_SIZE = re.compile(r"File Size: (?P<size>\d+) Bytes")
+_FIRMWARE_ERROR = re.compile(r"^\s*(Error: .*|.*(?:Failed|failed).*)$", re.MULTILINE)
+_HTTPCLIENT_HEX = "48:54:54:50:43:6c:69:65:6e:74"  # "HTTPClient"
+
+
+@dataclass(frozen=True)
+class AccessRecord:
+    client: str
+    port: int
+    method: str
+    path: str
+    protocol: str
+    status: int
+    bytes: int
+    agent: str
+
+
+def parse_access_log(text: str) -> list[AccessRecord]:
+    records = []
+    for line in text.splitlines():
+        m = _ACCESS.match(line.strip())
+        if m:
+            records.append(
+                AccessRecord(
+                    client=m["client"],
+                    port=int(m["port"]),
+                    method=m["method"],
+                    path=m["path"],
+                    protocol=m["protocol"],
+                    status=int(m["status"]),
+                    bytes=0 if m["bytes"] == "-" else int(m["bytes"]),
+                    agent=m["agent"],
+                )
+            )
+    return records
+
+
+@dataclass(frozen=True)
+class Dhcp4Exchange:
+    xid: str
+    messages: tuple[str, ...]
+    address: str
+    mac: str
+    vendor_class_sent: bool
+    bootfile: str | None
+
+
+def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
+    """Group dnsmasq's --log-dhcp lines by transaction id."""
+    messages: dict[str, list[tuple[str, str, str]]] = {}
+    vendor: dict[str, bool] = {}
+    bootfile: dict[str, str] = {}
+    for line in text.splitlines():
+        if m := _DNSMASQ_DHCP.search(line):
+            messages.setdefault(m["xid"], []).append((m["message"], m["address"], m["mac"]))
+        elif m := _DNSMASQ_SENT.search(line):
+            if m["code"] == "60" and _HTTPCLIENT_HEX in m["value"].lower():
+                vendor[m["xid"]] = True
+            if m["code"] == "67":
+                bootfile[m["xid"]] = m["value"].strip()
+    exchanges = []
+    for xid, seen in messages.items():
+        exchanges.append(
+            Dhcp4Exchange(
+                xid=xid,
+                messages=tuple(kind for kind, _, _ in seen),
+                address=seen[-1][1],
+                mac=seen[-1][2],
+                vendor_class_sent=vendor.get(xid, False),
+                bootfile=bootfile.get(xid),
+            )
+        )
+    return exchanges
+
+
+def parse_dns_queries(text: str) -> list[tuple[str, str, str]]:
+    """(record type, name, client) for each query dnsmasq logged."""
+    return [(m["type"], m["name"], m["client"]) for m in _DNSMASQ_QUERY.finditer(text)]
+
+
+@dataclass(frozen=True)
+class Dhcp6Log:
+    replies: tuple[tuple[str, str], ...]
+    """(Advertise|Reply, leased address)"""
+    offers: tuple[tuple[str, str], ...]
+    """(vendor class, boot URL) from the harness's own log statement in dhcpd6.conf"""
+
+
+def parse_dhcpd6(text: str) -> Dhcp6Log:
+    return Dhcp6Log(
+        replies=tuple((m["kind"], m["address"]) for m in _DHCPD6_REPLY.finditer(text)),
+        offers=tuple((m["vendor"], m["url"]) for m in _DHCPD6_OFFER.finditer(text)),
+    )
+
+
+@dataclass(frozen=True)
+class ConsoleFacts:
+    station_address: str | None
+    file_size: int | None
+    download_complete: bool
+    proof_seen: bool
+    firmware_errors: tuple[str, ...]
+
+
+def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
+    station = _STATION.search(plain)
+    size = _FILE_SIZE.search(plain)
+    errors = tuple(
+        dict.fromkeys(m.group(1).strip() for m in _FIRMWARE_ERROR.finditer(plain)).keys()
+    )
+    return ConsoleFacts(
+        station_address=station["address"] if station else None,
+        file_size=int(size["size"]) if size else None,
+        download_complete="Downloading...100%" in plain,
+        proof_seen=proof_line in plain,
+        firmware_errors=errors,
+    )
+
+
+@dataclass
+class Evidence:
+    """Everything gathered for one case, already parsed."""
+
+    case: Case
+    image_path: str
+    image_size: int
+    boot_url: str
+    proof_line: str
+    reached_boot_entry: bool
+    console: ConsoleFacts
+    access: list[AccessRecord]
+    dhcp4: list[Dhcp4Exchange]
+    dhcp6: Dhcp6Log
+    dns_queries: list[tuple[str, str, str]]
+    tls_errors: list[str]
+    shutdown_event: dict[str, Any] | None
+    firmware_output: bool = True
+
+
+@dataclass
+class Judgement:
+    verdict: Verdict
+    phase: str | None
+    summary: str
+    proven: dict[str, str] = field(default_factory=dict)
+    """Each phase that was proven, with the evidence in one line."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _family_of(address: str) -> str | None:
+    try:
+        parsed = ip_address(address.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(parsed, IPv6Address) and parsed.ipv4_mapped is not None:
+        return "ipv4"
+    return "ipv4" if isinstance(parsed, IPv4Address) else "ipv6"
+
+
+def judge(ev: Evidence) -> Judgement:
+    """Walk the chain of phases; the first one without evidence decides the verdict."""
+    case = ev.case
+    proven: dict[str, str] = {}
+    https_port, http_port = 443, 80
+    wanted_port = https_port if case.scheme == "https" else http_port
+
+    checks: list[tuple[str, str | None]] = []
+    checks.append(("firmware", "the firmware drew its screens" if ev.firmware_output else None))
+    checks.append(
+        (
+            "boot-entry",
+            f"selected {case.boot_entry_label!r} in the Boot Manager"
+            if ev.reached_boot_entry
+            else None,
+        )
+    )
+    checks.append(("dhcp", _dhcp_proof(ev)))
+    host = ev.boot_url.split("/")[2]
+    checks.append(("dns", _dns_proof(ev, host)))
+    requests_on_port = [
+        r for r in ev.access if r.port == wanted_port and _family_of(r.client) == case.family
+    ]
+    if case.scheme == "https":
+        tls = (
+            f"{len(requests_on_port)} request(s) over TLS on port {https_port}"
+            if requests_on_port
+            else None
+        )
+        checks.append(("tls", tls))
+    gets = [
+        r
+        for r in requests_on_port
+        if r.method == "GET" and r.path == ev.image_path and r.status == 200
+    ]
+    full = [r for r in gets if r.bytes == ev.image_size]
+    download = None
+    if full and ev.console.download_complete:
+        r = full[0]
+        download = (
+            f"GET {r.path} 200 {r.bytes} bytes to {r.client} on port {r.port} ({r.agent}); "
+            "console: Downloading...100%"
+        )
+    checks.append(("download", download))
+    checks.append(
+        ("image", f"console: {ev.proof_line!r}" if ev.console.proof_seen else None)
+    )
+    event = ev.shutdown_event
+    poweroff = None
+    if event and event.get("guest") and event.get("reason") == "guest-shutdown":
+        poweroff = "QMP SHUTDOWN (guest=true, reason=guest-shutdown)"
+    checks.append(("poweroff", poweroff))
+
+    for phase, proof in checks:
+        if proof is None:
+            return _failed_at(phase, ev, proven)
+        proven[phase] = proof
+    return Judgement("booted", None, "the firmware downloaded the image and ran it", proven)
+
+
+def _dhcp_proof(ev: Evidence) -> str | None:
+    case = ev.case
+    station = ev.console.station_address
+    if case.family == "ipv4":
+        for ex in ev.dhcp4:
+            if "DHCPACK" in ex.messages and ex.vendor_class_sent and ex.bootfile == ev.boot_url:
+                if station is None or station == ex.address:
+                    return (
+                        f"dnsmasq: DHCPACK {ex.address} to {ex.mac} with option 60 HTTPClient "
+                        f"and boot file {ex.bootfile}"
+                    )
+        return None
+    replies = [addr for kind, addr in ev.dhcp6.replies if kind == "Reply"]
+    offers = [url for vendor, url in ev.dhcp6.offers if vendor == "HTTPClient"]
+    if replies and ev.boot_url in offers:
+        return f"dhcpd6: Reply NA {replies[-1]} with vendor-class HTTPClient and {ev.boot_url}"
+    return None
+
+
+def _dns_proof(ev: Evidence, host: str) -> str | None:
+    if _family_of(host) is not None:
+        return f"no DNS needed: the URL names {host}"
+    wanted = "A" if ev.case.family == "ipv4" else "AAAA"
+    for rtype, name, client in ev.dns_queries:
+        if rtype == wanted and name == host:
+            return f"dnsmasq answered {rtype} {name} for {client}"
+    return None
+
+
+def _failed_at(phase: str, ev: Evidence, proven: dict[str, str]) -> Judgement:
+    """A case that stopped at ``phase``: refused when the firmware said so, failed otherwise."""
+    errors = list(ev.console.firmware_errors)
+    detail = _explain(phase, ev)
+    if errors and not ev.console.proof_seen:
+        summary = f"the firmware refused at {phase}: {' / '.join(errors)}; {detail}"
+        return Judgement("refused", phase, summary, proven)
+    return Judgement("failed", phase, f"no evidence of {phase}: {detail}", proven)
+
+
+def _explain(phase: str, ev: Evidence) -> str:
+    if phase == "tls" and ev.tls_errors:
+        return "the HTTPS server logged: " + " | ".join(ev.tls_errors[-2:])
+    if phase == "download":
+        got = [f"{r.method} {r.path} {r.status} {r.bytes}" for r in ev.access]
+        return f"expected GET {ev.image_path} 200 {ev.image_size} bytes; server saw {got or 'none'}"
+    if phase == "poweroff":
+        return f"last QMP shutdown event: {ev.shutdown_event}"
+    if phase == "dhcp":
+        return "no HTTPClient offer/reply for this family in the DHCP server's log"
+    return "see the console transcript and server logs in the artifacts"
+
+
+def tls_error_lines(error_log: str) -> list[str]:
+    """lighttpd's error-log lines about failed TLS handshakes."""
+    return [
+        line.strip()
+        for line in error_log.splitlines()
+        if "SSL" in line and ("alert" in line or "error" in line.lower())
+    ]
+
+
+def meets_expectation(case: Case, judgement: Judgement) -> bool:
+    """The verdict is the expected one, and so is the failed phase where the case names one."""
+    if judgement.verdict != case.expected:
+        return False
+    return case.expected_phase is None or judgement.phase == case.expected_phase

@@ -1,0 +1,156 @@
+"""Find OVMF and give each case a private copy of its variable store.
+
+Discovery reads QEMU's firmware descriptors (/usr/share/qemu/firmware/*.json, the interop format
+QEMU and libvirt share) and picks an x86_64 UEFI flash build without Secure Boot or SMM, then falls
+back to known distribution paths. Explicit paths always win and are checked for what usually goes
+wrong: a missing or unreadable file, a file that is not a firmware volume, a vars file too small.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import PrerequisiteError, UsageError
+
+DESCRIPTOR_DIRS = (
+    Path("/etc/qemu/firmware"),
+    Path("/usr/local/share/qemu/firmware"),
+    Path("/usr/share/qemu/firmware"),
+)
+FALLBACK_PAIRS = (
+    (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
+    (Path("/usr/share/OVMF/OVMF_CODE.fd"), Path("/usr/share/OVMF/OVMF_VARS.fd")),
+    (Path("/usr/share/edk2/ovmf/OVMF_CODE.fd"), Path("/usr/share/edk2/ovmf/OVMF_VARS.fd")),
+    (
+        Path("/usr/share/qemu/ovmf-x86_64-code.bin"),
+        Path("/usr/share/qemu/ovmf-x86_64-vars.bin"),
+    ),
+)
+# EFI_FIRMWARE_VOLUME_HEADER.Signature "_FVH" sits at byte 40 of a volume.
+FV_SIGNATURE = b"_FVH"
+FV_SIGNATURE_OFFSET = 40
+MIN_VARS_BYTES = 128 * 1024
+UNWANTED_FEATURES = {"secure-boot", "requires-smm", "enrolled-keys", "amd-sev-snp", "intel-tdx"}
+INSTALL_HINT = "apt-get install ovmf (or make setup), or pass --httpboot-ovmf-code/--ovmf-code"
+
+
+@dataclass(frozen=True)
+class Firmware:
+    code: Path
+    vars_template: Path
+    why: str
+    """How this pair was chosen, for ``doctor`` and the report."""
+
+    def copy_vars(self, destination: Path) -> Path:
+        """A writable private copy of the vars template: the template is never written."""
+        shutil.copyfile(self.vars_template, destination)
+        destination.chmod(0o600)
+        return destination
+
+
+def find_firmware(code: Path | None = None, vars_template: Path | None = None) -> Firmware:
+    """Explicit paths win; otherwise descriptors, then known distribution paths."""
+    if code is not None:
+        check_volume(code, "OVMF code")
+        if vars_template is None:
+            vars_template = _matching_vars(code)
+        check_volume(vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
+        return Firmware(code, vars_template, "given explicitly")
+    for _, candidate in _descriptor_candidates():
+        if vars_template is not None:
+            candidate = Firmware(candidate.code, vars_template, candidate.why)
+        if candidate.code.is_file() and candidate.vars_template.is_file():
+            check_volume(candidate.vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
+            return candidate
+    for code_path, vars_path in FALLBACK_PAIRS:
+        if code_path.is_file() and (vars_template or vars_path).is_file():
+            chosen_vars = vars_template or vars_path
+            check_volume(chosen_vars, "OVMF vars", min_bytes=MIN_VARS_BYTES)
+            return Firmware(code_path, chosen_vars, f"known distribution path {code_path}")
+    raise PrerequisiteError("no OVMF firmware found (no descriptor, no known path)", INSTALL_HINT)
+
+
+def _matching_vars(code: Path) -> Path:
+    """For an explicit code file, its descriptor's vars template or the file beside it."""
+    for _, candidate in _descriptor_candidates():
+        if candidate.code == code:
+            return candidate.vars_template
+    guess = code.with_name(code.name.replace("CODE", "VARS"))
+    if guess != code and guess.is_file():
+        return guess
+    raise UsageError(
+        f"cannot tell which vars file belongs to {code}; pass --httpboot-ovmf-vars/--ovmf-vars"
+    )
+
+
+def _descriptor_candidates() -> Iterable[tuple[Path, Firmware]]:
+    """Descriptors in QEMU's order: by file name across dirs, earlier dirs shadowing later."""
+    by_name: dict[str, Path] = {}
+    for folder in DESCRIPTOR_DIRS:
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.json")):
+                by_name.setdefault(path.name, path)
+    for name in sorted(by_name):
+        path = by_name[name]
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        firmware = _usable(data, path)
+        if firmware is not None:
+            yield path, firmware
+
+
+def _usable(data: dict[str, Any], path: Path) -> Firmware | None:
+    if "uefi" not in data.get("interface-types", []):
+        return None
+    if UNWANTED_FEATURES & set(data.get("features", [])):
+        return None
+    targets = data.get("targets", [])
+    if not any(
+        t.get("architecture") == "x86_64"
+        and any(m.startswith("pc-q35") for m in t.get("machines", []))
+        for t in targets
+    ):
+        return None
+    mapping = data.get("mapping", {})
+    if mapping.get("device") != "flash":
+        return None
+    code = mapping.get("executable", {})
+    template = mapping.get("nvram-template", {})
+    if code.get("format", "raw") != "raw" or "filename" not in template:
+        return None
+    return Firmware(
+        Path(code["filename"]),
+        Path(template["filename"]),
+        f"QEMU firmware descriptor {path} ({data.get('description', 'no description')})",
+    )
+
+
+def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
+    """Raise a clear error unless ``path`` is a readable UEFI firmware volume of sensible size."""
+    if not path.exists():
+        raise PrerequisiteError(f"{what} file {path} does not exist", INSTALL_HINT)
+    if not path.is_file():
+        raise UsageError(f"{what} path {path} is not a regular file; pass the .fd file itself")
+    if not os.access(path, os.R_OK):
+        raise PrerequisiteError(f"{what} file {path} is not readable", f"chmod a+r {path}")
+    with path.open("rb") as handle:
+        head = handle.read(FV_SIGNATURE_OFFSET + len(FV_SIGNATURE))
+    if head[FV_SIGNATURE_OFFSET:] != FV_SIGNATURE:
+        raise UsageError(
+            f"{what} file {path} is not a UEFI firmware volume (no _FVH signature); "
+            "pass an OVMF .fd file"
+        )
+    size = path.stat().st_size
+    if size < min_bytes:
+        raise UsageError(
+            f"{what} file {path} is {size} bytes, smaller than any OVMF vars store "
+            f"({min_bytes}); pass the VARS file that belongs to the code file"
+        )

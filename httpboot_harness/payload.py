@@ -1,0 +1,84 @@
+"""The image the server hands out: an EFI program that proves it ran, built per case at run time.
+
+It is GRUB's EFI core made by grub-mkimage from Debian's grub-efi-amd64-bin, with an embedded
+script that prints ``HTTPBOOT-PROOF <case> <nonce>`` and powers the machine off through UEFI
+ResetSystem. The printed line is assembled by GRUB's interpreter from a variable, so it appears on
+the console only if the downloaded image really executed; the nonce is fresh for every run.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import PrerequisiteError
+
+PROOF_PREFIX = "HTTPBOOT-PROOF"
+GRUB_MODULE_DIR = Path("/usr/lib/grub/x86_64-efi")
+GRUB_MODULES = ("echo", "halt")
+
+
+@dataclass(frozen=True)
+class ProofImage:
+    path: Path
+    case_id: str
+    nonce: str
+
+    @property
+    def proof_line(self) -> str:
+        """What the image prints when it runs; the verdict looks for exactly this."""
+        return f"{PROOF_PREFIX} {self.case_id} {self.nonce}"
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def new_nonce() -> str:
+    return secrets.token_hex(8)
+
+
+def grub_script(case_id: str, nonce: str) -> str:
+    """The embedded GRUB script: print the proof line, then power off."""
+    return (
+        f"set proof_case={case_id}\n"
+        f"set proof_nonce={nonce}\n"
+        f'echo "{PROOF_PREFIX} $proof_case $proof_nonce"\n'
+        "halt\n"
+    )
+
+
+def build_proof_image(
+    destination: Path, case_id: str, *, script: Path, nonce: str | None = None
+) -> ProofImage:
+    """Build the proof EFI program at ``destination``; ``script`` keeps the embedded script."""
+    mkimage = shutil.which("grub-mkimage")
+    if mkimage is None:
+        raise PrerequisiteError("grub-mkimage is not installed", "apt-get install grub-common")
+    if not (GRUB_MODULE_DIR / "halt.mod").is_file():
+        raise PrerequisiteError(
+            f"GRUB's x86_64-efi modules are missing ({GRUB_MODULE_DIR})",
+            "apt-get install grub-efi-amd64-bin",
+        )
+    nonce = nonce or new_nonce()
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text(grub_script(case_id, nonce))
+    argv = [
+        mkimage,
+        "--format=x86_64-efi",
+        f"--directory={GRUB_MODULE_DIR}",
+        "--prefix=/EFI/BOOT",
+        f"--config={script}",
+        f"--output={destination}",
+        *GRUB_MODULES,
+    ]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise PrerequisiteError(
+            f"grub-mkimage failed ({result.returncode}): {result.stderr.strip()}",
+            "apt-get install --reinstall grub-common grub-efi-amd64-bin",
+        )
+    return ProofImage(destination, case_id, nonce)

@@ -1,0 +1,202 @@
+"""The pytest plugin: options, markers, the case matrix as parameters, fixtures and reports.
+
+Registered through the ``pytest11`` entry point, so installing the package is enough. A test that
+asks for the ``httpboot_case`` fixture is run once per case of the default matrix, with the case
+id as test id and the family and scheme as markers (``pytest -m "ipv6 and https"``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .cases import DEFAULT_MATRIX, MARKERS, Case
+from .config import ACCEL_CHOICES, Settings
+from .errors import UsageError
+from .report import format_table, write_report
+from .runner import CaseResult, run_case
+from .tls import TlsMaterial, make_tls_material
+
+SETTINGS_KEY = pytest.StashKey[Settings]()
+RESULT_KEY = pytest.StashKey[CaseResult]()
+REPORT_PROPERTY = "httpboot_result"
+
+_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
+    ("ovmf_code", "OVMF code volume (default: found via QEMU's firmware descriptors)", {}),
+    ("ovmf_vars", "OVMF vars template, copied per case (default: the code's template)", {}),
+    ("qemu", "QEMU binary (default: qemu-system-x86_64)", {}),
+    ("accel", "accelerator: auto probes KVM and falls back to TCG", {"choices": ACCEL_CHOICES}),
+    ("qemu_arg", "extra QEMU argument, appended to its argv (repeat for several)", {"action": "append"}),
+    ("artifacts", "folder for per-case artifacts (default: pytest's temporary folder)", {}),
+    ("timeout", "deadline in seconds for one case (default: 180)", {}),
+    ("report", "write the JSON report of all cases to this path", {}),
+)  # fmt: skip
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("httpboot", "UEFI HTTP boot harness")
+    for name, help_text, extra in _OPTIONS:
+        flag = "--httpboot-" + name.replace("_", "-")
+        group.addoption(flag, dest=f"httpboot_{name}", default=None, help=help_text, **extra)
+        parser.addini(f"httpboot_{name}", help_text, default=None)
+
+
+def _settings_from(config: pytest.Config) -> Settings:
+    cli: dict[str, Any] = {}
+    ini: dict[str, Any] = {}
+    for name, _, _ in _OPTIONS:
+        key = "qemu_args" if name == "qemu_arg" else name
+        cli[key] = config.getoption(f"httpboot_{name}")
+        ini_value = config.getini(f"httpboot_{name}")
+        ini[key] = ini_value if ini_value not in (None, "", []) else None
+    try:
+        return Settings.merge(cli=cli, ini=ini, env=os.environ)
+    except UsageError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, description in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {description}")
+    config.addinivalue_line("markers", "httpboot: a test that boots OVMF (slow, needs root)")
+    config.stash[SETTINGS_KEY] = _settings_from(config)
+    config.pluginmanager.register(_ReportCollector(config), "httpboot-report-collector")
+
+
+def case_params(cases: tuple[Case, ...] = DEFAULT_MATRIX) -> list[Any]:
+    """The cases as pytest parameters: id = case id, marks = family, scheme and httpboot."""
+    return [
+        pytest.param(
+            case,
+            id=case.id,
+            marks=[getattr(pytest.mark, m) for m in case.markers] + [pytest.mark.httpboot],
+        )
+        for case in cases
+    ]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "httpboot_case" in metafunc.fixturenames and not _already_parametrized(metafunc):
+        metafunc.parametrize("httpboot_case", case_params())
+
+
+def _already_parametrized(metafunc: pytest.Metafunc) -> bool:
+    return any(
+        "httpboot_case" in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize")
+    )
+
+
+@pytest.fixture(scope="session")
+def httpboot_settings(pytestconfig: pytest.Config) -> Settings:
+    """The merged settings (options > ini > HTTPBOOT_* environment > defaults)."""
+    return pytestconfig.stash[SETTINGS_KEY]
+
+
+@pytest.fixture(scope="session")
+def httpboot_artifacts(
+    httpboot_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """Where each case writes ``<case id>/``: the option's folder or a pytest temp folder."""
+    if httpboot_settings.artifacts is not None:
+        httpboot_settings.artifacts.mkdir(parents=True, exist_ok=True)
+        return httpboot_settings.artifacts
+    return tmp_path_factory.mktemp("httpboot")
+
+
+@pytest.fixture(scope="session")
+def httpboot_tls(httpboot_artifacts: Path) -> TlsMaterial:
+    """One throw-away CA and server certificate for the whole session (RSA-3072 keys are slow)."""
+    from .network import Addressing
+
+    return make_tls_material(httpboot_artifacts / "tls", Addressing())
+
+
+@pytest.fixture
+def httpboot_run(
+    request: pytest.FixtureRequest,
+    httpboot_settings: Settings,
+    httpboot_artifacts: Path,
+    httpboot_tls: TlsMaterial,
+) -> Callable[[Case], CaseResult]:
+    """Return ``run(case) -> CaseResult``: boots the case; a missing prerequisite skips the
+    test outside CI and fails it with CI=true (a CI run must never pass by skipping)."""
+
+    def run(case: Case) -> CaseResult:
+        tls = httpboot_tls if case.scheme == "https" else None
+        result = run_case(case, httpboot_settings, httpboot_artifacts, tls=tls)
+        request.node.stash[RESULT_KEY] = result
+        row = result.to_report()
+        request.node.user_properties.append((REPORT_PROPERTY, json.dumps(row)))
+        for key, value in row["timings"].items():
+            request.node.user_properties.append((f"httpboot_seconds_{key}", value))
+        if result.error_kind == "prerequisite":
+            message = result.error or "a prerequisite is missing"
+            if _in_ci():
+                pytest.fail(message, pytrace=False)
+            pytest.skip(message)
+        return result
+
+    return run
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the verdict, the last console lines and server log lines to a failing test."""
+    report = yield
+    result = item.stash.get(RESULT_KEY, None)
+    if result is not None and report.when == "call" and report.failed:
+        judgement = result.judgement
+        report.sections.append(
+            (
+                "httpboot verdict",
+                f"{result.case.id}: {judgement.verdict} (phase {judgement.phase}); expected "
+                f"{result.case.expected}\n{judgement.summary}\nerror: {result.error}\n"
+                f"artifacts: {result.artifacts}",
+            )
+        )
+        report.sections.append(("httpboot console (last lines)", "\n".join(result.console_tail)))
+        for name, lines in result.log_tails.items():
+            report.sections.append((f"httpboot {name} log (last lines)", "\n".join(lines)))
+    return report
+
+
+class _ReportCollector:
+    """Gathers one row per case from the test reports and writes the JSON report at the end.
+
+    Rows travel as user properties, which pytest-xdist sends from its workers to the controller,
+    so the controller's collector sees every case however the run was split.
+    """
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.rows: list[dict[str, Any]] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == REPORT_PROPERTY:
+                self.rows.append(json.loads(str(value)))
+
+    def pytest_sessionfinish(self) -> None:
+        if hasattr(self.config, "workerinput"):
+            return  # an xdist worker: the controller writes the report
+        settings = self.config.stash[SETTINGS_KEY]
+        if settings.report is not None:
+            write_report(settings.report, self.rows)
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        if self.rows:
+            terminalreporter.write_sep("-", "httpboot cases")
+            terminalreporter.write(format_table(self.rows))

@@ -1,0 +1,346 @@
+"""Run one boot case end to end; the only module that knows the order of the steps.
+
+    lab (namespace, tap0) -> image + TLS -> services ready -> QEMU paused -> cont
+    -> Front Page -> Boot Manager -> entry -> follow the boot -> evidence -> verdict
+    -> teardown in reverse order, on every exit path (an ExitStack owns each resource)
+
+Infrastructure problems become the verdict "error" (the harness could not judge); anything the
+firmware does or fails to do becomes booted / refused / failed with the phase it stopped at.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import shutil
+import time
+import traceback
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .accel import resolve_accel
+from .cases import Case
+from .config import Settings
+from .console import Console, FirmwareConsoleError, MachineGone
+from .errors import HarnessError, HarnessTimeout, PrerequisiteError
+from .evidence import (
+    Evidence,
+    Judgement,
+    judge,
+    meets_expectation,
+    parse_access_log,
+    parse_console,
+    parse_dhcpd6,
+    parse_dns_queries,
+    parse_dnsmasq_dhcp,
+    tls_error_lines,
+)
+from .firmware import find_firmware
+from .machine import Machine, MachineSpec
+from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
+from .payload import build_proof_image
+from .process import ManagedProcess, sweep_orphans
+from .services.dhcpd6 import Dhcpd6
+from .services.dnsmasq import Dnsmasq
+from .services.lighttpd import ACCESS_LOG, ERROR_LOG, Lighttpd, TlsFiles
+from .services.radvd import Radvd
+from .tls import TlsMaterial, make_tls_material
+from .waiting import Deadline
+
+log = logging.getLogger(__name__)
+
+CACERTS_FW_CFG = "etc/edk2/https/cacerts"
+
+Progress = Callable[[str], None]
+
+
+@dataclass
+class CaseResult:
+    case: Case
+    judgement: Judgement
+    accel: str
+    artifacts: Path
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
+    error_kind: str | None = None
+    """"prerequisite" (something to install) or "infrastructure"; None when the harness judged."""
+    console_tail: list[str] = field(default_factory=list)
+    log_tails: dict[str, list[str]] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and meets_expectation(self.case, self.judgement)
+
+    def to_report(self) -> dict[str, Any]:
+        """One row of the JSON report; the documented keys first, extras after."""
+        return {
+            "id": self.case.id,
+            "verdict": self.judgement.verdict,
+            "phase": self.judgement.phase,
+            "accel": self.accel,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()},
+            "artifacts": str(self.artifacts),
+            "expected": self.case.expected,
+            "expected_phase": self.case.expected_phase,
+            "met_expectation": self.passed,
+            "summary": self.judgement.summary,
+            "proven": self.judgement.proven,
+            "error": self.error,
+            **self.details,
+        }
+
+
+@functools.cache
+def _sweep_once() -> None:
+    """Remove what an earlier run killed with SIGKILL left behind (once per process)."""
+    sweep_orphans()
+    sweep_stale_namespaces()
+
+
+def run_case(
+    case: Case,
+    settings: Settings,
+    artifacts: Path,
+    *,
+    tls: TlsMaterial | None = None,
+    progress: Progress | None = None,
+) -> CaseResult:
+    """Boot ``case`` and judge it; artifacts go to ``artifacts/<case id>``. Never raises
+    HarnessError: those become the verdict "error". KeyboardInterrupt cleans up and propagates."""
+    started = time.monotonic()
+    case_dir = artifacts / case.id
+    if case_dir.exists():
+        shutil.rmtree(case_dir)
+    case_dir.mkdir(parents=True)
+    run = _CaseRun(case, settings, case_dir, tls, progress or (lambda _phase: None))
+    try:
+        result = run.execute()
+    except HarnessError as exc:
+        result = run.error_result(exc)
+    result.timings["total"] = time.monotonic() - started
+    (case_dir / "verdict.json").write_text(json.dumps(result.to_report(), indent=2) + "\n")
+    return result
+
+
+class _CaseRun:
+    """The state of one run; kept in an object so the evidence step can see every part."""
+
+    def __init__(
+        self, case: Case, settings: Settings, case_dir: Path, tls: TlsMaterial | None, progress: Progress
+    ) -> None:
+        self.case = case
+        self.settings = settings
+        self.case_dir = case_dir
+        self.tls = tls
+        self.progress = progress
+        self.accel = "unknown"
+        self.timings: dict[str, float] = {}
+        self.addressing = Addressing()
+        self.image_path = f"/{case.id}/bootx64.efi"
+        self.boot_url = f"{case.scheme}://{self.addressing.hostname}{self.image_path}"
+        self.services: dict[str, ManagedProcess] = {}
+        self.console: Console | None = None
+        self.reached_entry = False
+
+    def error_result(self, exc: HarnessError) -> CaseResult:
+        kind = "prerequisite" if isinstance(exc, PrerequisiteError) else "infrastructure"
+        message = f"{kind} problem: {exc}"
+        log.error("%s: %s", self.case.id, message)
+        (self.case_dir / "harness-error.txt").write_text(
+            message + "\n\n" + "".join(traceback.format_exception(exc))
+        )
+        judgement = Judgement("error", None, f"the harness could not judge the firmware: {exc}")
+        return CaseResult(
+            self.case, judgement, self.accel, self.case_dir, self.timings, error=message,
+            error_kind=kind, console_tail=self._console_tail(), log_tails=self._log_tails(),
+        )  # fmt: skip
+
+    def execute(self) -> CaseResult:
+        deadline = Deadline(self.settings.timeout)
+        self.progress("prepare")
+        if shutil.which(self.settings.qemu) is None:
+            raise PrerequisiteError(
+                f"QEMU ({self.settings.qemu}) is not installed",
+                "apt-get install qemu-system-x86 (or make setup), or pass --qemu",
+            )
+        firmware = find_firmware(self.settings.ovmf_code, self.settings.ovmf_vars)
+        self.accel, accel_why = resolve_accel(self.settings.accel, self.settings.qemu, firmware)
+        _sweep_once()
+        with ExitStack() as stack:
+            lab_started = time.monotonic()
+            lab = stack.enter_context(Lab(new_tag(), self.addressing))
+            image = build_proof_image(
+                self.case_dir / "www" / self.image_path.lstrip("/"),
+                self.case.id,
+                script=self.case_dir / "proof-image.cfg",
+            )
+            if self.case.scheme == "https" and self.tls is None:
+                self.tls = make_tls_material(self.case_dir / "tls", self.addressing)
+            self._start_services(stack, lab.name, deadline)
+            self.timings["lab_setup"] = time.monotonic() - lab_started
+
+            vars_copy = firmware.copy_vars(self.case_dir / "OVMF_VARS.fd")
+            machine = self._machine(firmware.code, vars_copy, lab.name)
+            stack.callback(machine.stop)
+            self.progress("qemu")
+            machine.launch(deadline)
+            console = Console(machine.serial, self.case_dir / "console.raw", machine.death_notice)  # type: ignore[arg-type]
+            self.console = console
+            stack.callback(self._save_console)
+            machine.resume()
+            self._drive_and_follow(machine, console, image.proof_line, deadline)
+        # Read the logs only now: the daemons have stopped, and lighttpd writes its buffered
+        # access log when it stops.
+        judgement = judge(self._evidence(machine, console, image.proof_line, image.size))
+        return CaseResult(
+            self.case, judgement, self.accel, self.case_dir, self.timings,
+            console_tail=self._console_tail(), log_tails=self._log_tails(),
+            details={"accel_reason": accel_why, "firmware": str(firmware.code),
+                     "boot_url": self.boot_url, "nonce": image.nonce},
+        )  # fmt: skip
+
+    # -- steps -----------------------------------------------------------------------------
+    def _start_services(self, stack: ExitStack, netns: str, deadline: Deadline) -> None:
+        self.progress("services")
+        tls_files = None
+        if self.tls is not None:
+            tls_files = TlsFiles(self.tls.server_certificate, self.tls.server_key)
+        services = [
+            Dnsmasq(self.boot_url, self.addressing),
+            Dhcpd6(self.boot_url, self.addressing),
+            Radvd(self.addressing),
+            Lighttpd(self.case_dir / "www", tls_files),
+        ]
+        tag = netns
+        for service in services:
+            process = service.start(
+                netns=netns, workdir=self.case_dir / service.name, tag=tag, deadline=deadline
+            )
+            stack.callback(process.stop)
+            self.services[service.name] = process
+
+    def _machine(self, code: Path, vars_copy: Path, netns: str) -> Machine:
+        fw_cfg: tuple[tuple[str, Path], ...] = ()
+        if self.case.scheme == "https" and self.case.enroll_ca and self.tls is not None:
+            fw_cfg = ((CACERTS_FW_CFG, self.tls.ca_signature_list),)
+        spec = MachineSpec(
+            qemu=self.settings.qemu,
+            accel=self.accel,
+            firmware_code=code,
+            vars_copy=vars_copy,
+            socket_dir=Machine.new_socket_dir(),
+            fw_cfg_files=fw_cfg,
+            extra_args=self.settings.qemu_args,
+        )
+        return Machine(spec, netns=netns, tag=netns, workdir=self.case_dir)
+
+    def _drive_and_follow(
+        self, machine: Machine, console: Console, proof_line: str, deadline: Deadline
+    ) -> None:
+        """Drive the menus like a person would, then follow the boot until it ends."""
+        t0 = machine.started_monotonic or time.monotonic()
+        try:
+            self.progress("front-page")
+            console.enter_front_page(deadline)
+            self.timings["front_page"] = time.monotonic() - t0
+            self.progress("boot-manager")
+            console.choose("Boot Manager", deadline)
+            console.wait_for(
+                lambda: bool(console.rows_with("Boot Manager Menu")), deadline, "the Boot Manager"
+            )
+            console.settle(deadline)
+            console.choose(self.case.boot_entry_label, deadline)
+            self.reached_entry = True
+            self.timings["entry_selected"] = time.monotonic() - t0
+            self.progress("booting")
+            self._follow_boot(machine, console, proof_line, deadline, t0)
+        except FirmwareConsoleError as exc:
+            log.info("%s: %s", self.case.id, exc)
+        except HarnessTimeout as exc:
+            # The firmware did not get there in time: a firmware verdict, not an infra error.
+            log.info("%s: %s", self.case.id, exc)
+            (self.case_dir / "timeout.txt").write_text(f"{exc}\n")
+        except MachineGone as exc:
+            log.info("%s: QEMU ended: %s", self.case.id, exc)
+        machine.poll_events()
+
+    def _follow_boot(
+        self, machine: Machine, console: Console, proof_line: str, deadline: Deadline, t0: float
+    ) -> None:
+        error_seen_at: float | None = None
+        while True:
+            console.pump(min(0.1, deadline.remaining()))
+            machine.poll_events()
+            now = time.monotonic()
+            self._note_proof(console, proof_line, now - t0)
+            if machine.guest_powered_off() or machine.death_notice() is not None:
+                self.timings.setdefault("poweroff", now - t0)
+                # What the guest printed last may still be in the socket: read it all.
+                console.settle(deadline.sooner(2.0))
+                self._note_proof(console, proof_line, time.monotonic() - t0)
+                return
+            plain = console.plain
+            if error_seen_at is None and "Error: " in plain[-4000:]:
+                error_seen_at = now
+                self.progress("firmware error")
+            if error_seen_at is not None and now - error_seen_at > 2.0:
+                # Let the firmware finish its message, then stop: it gave up.
+                return
+            if deadline.expired():
+                raise HarnessTimeout("the case's deadline passed while the firmware was booting")
+
+    def _note_proof(self, console: Console, proof_line: str, seconds: float) -> None:
+        if "image_running" not in self.timings and proof_line in console.plain:
+            self.timings["firmware"] = seconds
+            self.timings["image_running"] = seconds
+            self.progress("image running")
+
+    def _evidence(
+        self, machine: Machine, console: Console, proof_line: str, image_size: int
+    ) -> Evidence:
+        dnsmasq_log = self._read("dnsmasq", "dnsmasq.log")
+        event = machine.guest_powered_off()
+        return Evidence(
+            case=self.case,
+            image_path=self.image_path,
+            image_size=image_size,
+            boot_url=self.boot_url,
+            proof_line=proof_line,
+            reached_boot_entry=self.reached_entry,
+            console=parse_console(console.plain, proof_line),
+            access=parse_access_log(self._read("lighttpd", ACCESS_LOG)),
+            dhcp4=parse_dnsmasq_dhcp(dnsmasq_log),
+            dhcp6=parse_dhcpd6(self._read("dhcpd6", "dhcpd6.log")),
+            dns_queries=parse_dns_queries(dnsmasq_log),
+            tls_errors=tls_error_lines(self._read("lighttpd", ERROR_LOG)),
+            shutdown_event=event.data if event else None,
+            firmware_output=console.first_output is not None,
+        )
+
+    # -- artifacts -------------------------------------------------------------------------
+    def _read(self, service: str, file_name: str) -> str:
+        path = self.case_dir / service / file_name
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def _save_console(self) -> None:
+        if self.console is None:
+            return
+        self.console.close()
+        (self.case_dir / "console.txt").write_text(self.console.plain)
+        (self.case_dir / "screen.txt").write_text(self.console.screen_text())
+
+    def _console_tail(self, count: int = 20) -> list[str]:
+        if self.console is None:
+            return []
+        return [line for line in self.console.plain.splitlines() if line.strip()][-count:]
+
+    def _log_tails(self, count: int = 15) -> dict[str, list[str]]:
+        tails = {}
+        for name, process in self.services.items():
+            tails[name] = process.log_tail(count).splitlines()
+        return tails

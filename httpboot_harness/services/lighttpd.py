@@ -1,0 +1,88 @@
+"""HTTP and HTTPS from lighttpd on both families, with an access log the verdict reads.
+
+As in the seed, one server listens on 0.0.0.0 and [::] (port 80, and 443 with TLS). The access
+log records client address, server port, request line, status, body bytes and user agent.
+TLS settings: Debian's lighttpd 1.4.69 offers only forward-secret (ECDHE/DHE) suites by default,
+and Debian 12's OVMF (edk2 2022.11) offers none of them: "no shared cipher" in the error log.
+Measured here: ``ECDHE+AESGCM`` alone is refused, ``AES128-GCM-SHA256`` alone boots, so that RSA
+key-exchange suite is the narrowest list this OVMF accepts. ECDHE suites stay first so that a newer
+firmware that offers them gets forward secrecy. Keep-alive stays on: HTTPS boot fails right after
+the HEAD over HTTP/1.0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..process import ListeningSocket, Readiness
+from .base import Binary, Service
+
+ACCESS_LOG = "access.log"
+ERROR_LOG = "error.log"
+# Fields: client, server port, "request line", status, body bytes, "user agent".
+ACCESS_LOG_FORMAT = '%h %p "%r" %>s %b "%{User-Agent}i"'
+# Forward-secret suites for newer firmware, then the one suite Debian 12's OVMF shares with us.
+TLS_CIPHERS = "ECDHE+AESGCM:AES128-GCM-SHA256"
+
+MIME_TYPES = {
+    ".efi": "application/efi",
+    ".iso": "application/vnd.efi-iso",
+    ".img": "application/vnd.efi-img",
+    ".cfg": "text/plain",
+}
+
+
+@dataclass(frozen=True)
+class TlsFiles:
+    certificate: Path
+    private_key: Path
+
+
+@dataclass(frozen=True)
+class Lighttpd(Service):
+    document_root: Path
+    tls: TlsFiles | None = None
+    http_port: int = 80
+    https_port: int = 443
+
+    name = "lighttpd"
+    binary = Binary("lighttpd", "lighttpd lighttpd-mod-openssl")
+
+    def render(self, workdir: Path) -> dict[str, str]:
+        mimes = ", ".join(f'"{ext}" => "{mime}"' for ext, mime in MIME_TYPES.items())
+        lines = [
+            f'server.document-root = "{self.document_root}"',
+            f"server.port = {self.http_port}",
+            'server.bind = "0.0.0.0"',
+            f'server.errorlog = "{workdir / ERROR_LOG}"',
+            f'server.pid-file = "{workdir / "lighttpd.pid"}"',
+            'server.modules = ("mod_accesslog", "mod_openssl")',
+            f'accesslog.filename = "{workdir / ACCESS_LOG}"',
+            "accesslog.format = " + _quote(ACCESS_LOG_FORMAT),
+            "server.max-keep-alive-requests = 100",
+            f"mimetype.assign = ({mimes})",
+            f'$SERVER["socket"] == "[::]:{self.http_port}" {{ }}',
+        ]
+        if self.tls is not None:
+            tls_block = [
+                '    ssl.engine = "enable"',
+                f'    ssl.pemfile = "{self.tls.certificate}"',
+                f'    ssl.privkey = "{self.tls.private_key}"',
+                f'    ssl.openssl.ssl-conf-cmd = ("CipherString" => "{TLS_CIPHERS}",'
+                ' "MinProtocol" => "TLSv1.2")',
+            ]
+            for socket in (f"0.0.0.0:{self.https_port}", f"[::]:{self.https_port}"):
+                lines += [f'$SERVER["socket"] == "{socket}" {{', *tls_block, "}"]
+        return {"lighttpd.conf": "\n".join(lines) + "\n"}
+
+    def argv(self, executable: str, workdir: Path) -> list[str]:
+        return [executable, "-D", "-f", str(workdir / "lighttpd.conf")]
+
+    def readiness(self) -> list[Readiness]:
+        ports = [self.http_port] + ([self.https_port] if self.tls else [])
+        return [ListeningSocket("tcp", port, ipv6=v6) for port in ports for v6 in (False, True)]
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,31 @@
+"""End to end: each case of the default matrix boots real OVMF from real servers, and is judged.
+
+The test runs once per case (``httpboot_case`` is parametrized by the plugin), so
+``pytest -m ipv6`` runs the two IPv6 cases and ``pytest -k ipv4-https`` the HTTPS ones over IPv4.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from httpboot_harness.cases import Case
+from httpboot_harness.evidence import PHASES
+from httpboot_harness.runner import CaseResult
+
+
+def test_case_meets_its_expected_verdict_with_proof(
+    httpboot_case: Case, httpboot_run: Callable[[Case], CaseResult]
+) -> None:
+    result = httpboot_run(httpboot_case)
+    judgement = result.judgement
+
+    assert result.error is None, result.error
+    assert judgement.verdict == httpboot_case.expected, judgement.summary
+    if httpboot_case.expected == "booted":
+        wanted = [p for p in PHASES if httpboot_case.scheme == "https" or p != "tls"]
+        assert list(judgement.proven) == wanted, judgement.summary
+        assert result.timings["firmware"] > 0
+    else:
+        assert judgement.phase == httpboot_case.expected_phase, judgement.summary
+        assert "download" not in judgement.proven
+        assert "image" not in judgement.proven
