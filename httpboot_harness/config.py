@@ -1,4 +1,4 @@
-"""One frozen settings object, merged from CLI or pytest options > pytest ini > HTTPBOOT_* > defaults.
+"""One frozen settings object: CLI or pytest options > pytest ini > HTTPBOOT_* > defaults.
 
 The pytest plugin and the command-line tool both build their settings here, so an option has the
 same name, meaning and default in both.
@@ -52,7 +52,7 @@ class Settings:
         env_values = _from_environment(env or {})
         for source in (env_values, ini or {}, cli or {}):
             for key, value in source.items():
-                if value is None or value == () or value == [] or value == "":
+                if value is None or value in ((), [], ""):
                     continue
                 merged[key] = value
         return cls.from_values(merged)

@@ -44,14 +44,42 @@ def plain_text(raw: str) -> str:
     return _ESCAPES.sub("", raw).replace("\r\n", "\n").replace("\r", "\n")
 
 
+class FirmwareScreen:
+    """What a person would see on the firmware's 80x25 terminal, fed with the decoded stream."""
+
+    def __init__(self) -> None:
+        self._screen = pyte.Screen(COLUMNS, LINES)
+        self._stream = pyte.Stream(self._screen)
+
+    def feed(self, text: str) -> None:
+        self._stream.feed(text)
+
+    def text(self) -> str:
+        return "\n".join(line.rstrip() for line in self._screen.display).rstrip() + "\n"
+
+    def rows_with(self, label: str) -> list[int]:
+        return [y for y, line in enumerate(self._screen.display) if label in line]
+
+    def highlighted_rows(self) -> list[int]:
+        """Rows (not the bottom help line) with text drawn in the highlight colours."""
+        rows = []
+        for y in range(LINES - 1):
+            line = self._screen.buffer[y]
+            if any(
+                (cell.fg, cell.bg) == HIGHLIGHT and cell.data.strip()
+                for cell in (line[x] for x in range(COLUMNS))
+            ):
+                rows.append(y)
+        return rows
+
+
 class Console:
     """Reads and writes the serial line; keeps the raw transcript, the screen and the plain text."""
 
     def __init__(self, serial: socket.socket, transcript: Path, alive: Callable[[], str | None]):
         self._raw_file: IO[bytes] = transcript.open("wb")
         self._spawn = fdpexpect.fdspawn(serial.fileno(), logfile=self._raw_file)
-        self._screen = pyte.Screen(COLUMNS, LINES)
-        self._stream = pyte.Stream(self._screen)
+        self.screen = FirmwareScreen()
         self._alive = alive
         self._decoded: list[str] = []
         self._plain_cache: tuple[int, str] = (0, "")
@@ -73,7 +101,7 @@ class Console:
             self.first_output = time.monotonic()
         text = data.decode("cp437")  # OVMF's PC-ANSI terminal draws boxes in code page 437
         self._decoded.append(text)
-        self._stream.feed(text)
+        self.screen.feed(text)
         return True
 
     def settle(self, deadline: Deadline) -> None:
@@ -92,28 +120,6 @@ class Console:
             cached = plain_text(self.raw_text)
             self._plain_cache = (len(self._decoded), cached)
         return cached
-
-    @property
-    def screen_lines(self) -> list[str]:
-        return list(self._screen.display)
-
-    def screen_text(self) -> str:
-        return "\n".join(line.rstrip() for line in self._screen.display).rstrip() + "\n"
-
-    def highlighted_rows(self) -> list[int]:
-        """Rows (not the bottom help line) with text drawn in the highlight colours."""
-        rows = []
-        for y in range(LINES - 1):
-            line = self._screen.buffer[y]
-            if any(
-                (cell.fg, cell.bg) == HIGHLIGHT and cell.data.strip()
-                for cell in (line[x] for x in range(COLUMNS))
-            ):
-                rows.append(y)
-        return rows
-
-    def rows_with(self, label: str) -> list[int]:
-        return [y for y, text in enumerate(self._screen.display) if label in text]
 
     # -- writing ---------------------------------------------------------------------------
     def send(self, keys: bytes) -> None:
@@ -134,7 +140,7 @@ class Console:
 
     def enter_front_page(self, deadline: Deadline) -> None:
         """Press ESC whenever the firmware goes quiet until its Front Page is on the screen."""
-        while not (self.rows_with("Boot Manager") and self.rows_with("Reset")):
+        while not (self.screen.rows_with("Boot Manager") and self.screen.rows_with("Reset")):
             self._check_alive()
             if deadline.expired():
                 raise HarnessTimeout("the firmware's Front Page did not appear after ESC")
@@ -146,13 +152,13 @@ class Console:
         """Move the highlight to the entry whose text holds ``label`` and press Enter."""
         for _ in range(2 * LINES):
             self._check_alive()
-            targets = self.rows_with(label)
+            targets = self.screen.rows_with(label)
             if not targets:
                 raise FirmwareConsoleError(
-                    f"no entry {label!r} on the firmware screen:\n{self.screen_text()}"
+                    f"no entry {label!r} on the firmware screen:\n{self.screen.text()}"
                 )
             target = targets[0]
-            highlighted = self.highlighted_rows()
+            highlighted = self.screen.highlighted_rows()
             if target in highlighted:
                 self.send(KEY_ENTER)
                 return
@@ -160,12 +166,12 @@ class Console:
             before = highlighted
             self.send(key)
             self.wait_for(
-                lambda before=before: self.highlighted_rows() != before,  # type: ignore[misc]
+                lambda before=before: self.screen.highlighted_rows() != before,  # type: ignore[misc]
                 deadline,
                 f"the highlight to move towards {label!r}",
             )
             self.settle(deadline)
-        raise FirmwareConsoleError(f"could not reach {label!r}:\n{self.screen_text()}")
+        raise FirmwareConsoleError(f"could not reach {label!r}:\n{self.screen.text()}")
 
     def close(self) -> None:
         self._raw_file.close()

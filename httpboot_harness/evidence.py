@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
+from pathlib import Path
 from typing import Any
 
 from .cases import Case, Verdict
@@ -39,7 +40,7 @@ _DHCPD6_REPLY = re.compile(
 _DHCPD6_OFFER = re.compile(r"httpboot-offer vendor-class (?P<vendor>\S+) url (?P<url>\S+)")
 _STATION = re.compile(r"Station IP(?:v6)? address is (?P<address>[0-9a-fA-F:.]+)")
 _FILE_SIZE = re.compile(r"File Size: (?P<size>\d+) Bytes")
-_FIRMWARE_ERROR = re.compile(r"^\s*(Error: .*|.*(?:Failed|failed).*)$", re.MULTILINE)
+_FIRMWARE_ERROR = re.compile(r"Error: |[Ff]ailed")
 _HTTPCLIENT_HEX = "48:54:54:50:43:6c:69:65:6e:74"  # "HTTPClient"
 
 
@@ -146,7 +147,7 @@ def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
     station = _STATION.search(plain)
     size = _FILE_SIZE.search(plain)
     errors = tuple(
-        dict.fromkeys(m.group(1).strip() for m in _FIRMWARE_ERROR.finditer(plain)).keys()
+        dict.fromkeys(line.strip() for line in plain.splitlines() if _FIRMWARE_ERROR.search(line))
     )
     return ConsoleFacts(
         station_address=station["address"] if station else None,
@@ -155,6 +156,32 @@ def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
         proof_seen=proof_line in plain,
         firmware_errors=errors,
     )
+
+
+@dataclass(frozen=True)
+class ServerLogs:
+    """What the daemons logged, parsed; read from a case's artifacts folder after they stopped."""
+
+    access: list[AccessRecord]
+    dhcp4: list[Dhcp4Exchange]
+    dhcp6: Dhcp6Log
+    dns_queries: list[tuple[str, str, str]]
+    tls_errors: list[str]
+
+    @classmethod
+    def from_case_dir(cls, case_dir: Path) -> ServerLogs:
+        def read(relative: str) -> str:
+            path = case_dir / relative
+            return path.read_text(errors="replace") if path.exists() else ""
+
+        dnsmasq = read("dnsmasq/dnsmasq.log")
+        return cls(
+            access=parse_access_log(read("lighttpd/access.log")),
+            dhcp4=parse_dnsmasq_dhcp(dnsmasq),
+            dhcp6=parse_dhcpd6(read("dhcpd6/dhcpd6.log")),
+            dns_queries=parse_dns_queries(dnsmasq),
+            tls_errors=tls_error_lines(read("lighttpd/error.log")),
+        )
 
 
 @dataclass
@@ -168,13 +195,13 @@ class Evidence:
     proof_line: str
     reached_boot_entry: bool
     console: ConsoleFacts
-    access: list[AccessRecord]
-    dhcp4: list[Dhcp4Exchange]
-    dhcp6: Dhcp6Log
-    dns_queries: list[tuple[str, str, str]]
-    tls_errors: list[str]
+    servers: ServerLogs
     shutdown_event: dict[str, Any] | None
     firmware_output: bool = True
+
+    @property
+    def access(self) -> list[AccessRecord]:
+        return self.servers.access
 
 
 @dataclass
@@ -243,9 +270,7 @@ def judge(ev: Evidence) -> Judgement:
             "console: Downloading...100%"
         )
     checks.append(("download", download))
-    checks.append(
-        ("image", f"console: {ev.proof_line!r}" if ev.console.proof_seen else None)
-    )
+    checks.append(("image", f"console: {ev.proof_line!r}" if ev.console.proof_seen else None))
     event = ev.shutdown_event
     poweroff = None
     if event and event.get("guest") and event.get("reason") == "guest-shutdown":
@@ -263,16 +288,16 @@ def _dhcp_proof(ev: Evidence) -> str | None:
     case = ev.case
     station = ev.console.station_address
     if case.family == "ipv4":
-        for ex in ev.dhcp4:
-            if "DHCPACK" in ex.messages and ex.vendor_class_sent and ex.bootfile == ev.boot_url:
-                if station is None or station == ex.address:
-                    return (
-                        f"dnsmasq: DHCPACK {ex.address} to {ex.mac} with option 60 HTTPClient "
-                        f"and boot file {ex.bootfile}"
-                    )
+        for ex in ev.servers.dhcp4:
+            answered = "DHCPACK" in ex.messages and ex.vendor_class_sent
+            if answered and ex.bootfile == ev.boot_url and station in (None, ex.address):
+                return (
+                    f"dnsmasq: DHCPACK {ex.address} to {ex.mac} with option 60 HTTPClient "
+                    f"and boot file {ex.bootfile}"
+                )
         return None
-    replies = [addr for kind, addr in ev.dhcp6.replies if kind == "Reply"]
-    offers = [url for vendor, url in ev.dhcp6.offers if vendor == "HTTPClient"]
+    replies = [addr for kind, addr in ev.servers.dhcp6.replies if kind == "Reply"]
+    offers = [url for vendor, url in ev.servers.dhcp6.offers if vendor == "HTTPClient"]
     if replies and ev.boot_url in offers:
         return f"dhcpd6: Reply NA {replies[-1]} with vendor-class HTTPClient and {ev.boot_url}"
     return None
@@ -282,7 +307,7 @@ def _dns_proof(ev: Evidence, host: str) -> str | None:
     if _family_of(host) is not None:
         return f"no DNS needed: the URL names {host}"
     wanted = "A" if ev.case.family == "ipv4" else "AAAA"
-    for rtype, name, client in ev.dns_queries:
+    for rtype, name, client in ev.servers.dns_queries:
         if rtype == wanted and name == host:
             return f"dnsmasq answered {rtype} {name} for {client}"
     return None
@@ -299,8 +324,8 @@ def _failed_at(phase: str, ev: Evidence, proven: dict[str, str]) -> Judgement:
 
 
 def _explain(phase: str, ev: Evidence) -> str:
-    if phase == "tls" and ev.tls_errors:
-        return "the HTTPS server logged: " + " | ".join(ev.tls_errors[-2:])
+    if phase == "tls" and ev.servers.tls_errors:
+        return "the HTTPS server logged: " + " | ".join(ev.servers.tls_errors[-2:])
     if phase == "download":
         got = [f"{r.method} {r.path} {r.status} {r.bytes}" for r in ev.access]
         return f"expected GET {ev.image_path} 200 {ev.image_size} bytes; server saw {got or 'none'}"

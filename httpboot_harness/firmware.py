@@ -62,12 +62,11 @@ def find_firmware(code: Path | None = None, vars_template: Path | None = None) -
             vars_template = _matching_vars(code)
         check_volume(vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
         return Firmware(code, vars_template, "given explicitly")
-    for _, candidate in _descriptor_candidates():
-        if vars_template is not None:
-            candidate = Firmware(candidate.code, vars_template, candidate.why)
-        if candidate.code.is_file() and candidate.vars_template.is_file():
-            check_volume(candidate.vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
-            return candidate
+    for _, described in _descriptor_candidates():
+        chosen = Firmware(described.code, vars_template or described.vars_template, described.why)
+        if chosen.code.is_file() and chosen.vars_template.is_file():
+            check_volume(chosen.vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
+            return chosen
     for code_path, vars_path in FALLBACK_PAIRS:
         if code_path.is_file() and (vars_template or vars_path).is_file():
             chosen_vars = vars_template or vars_path

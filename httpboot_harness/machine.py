@@ -40,7 +40,7 @@ class MachineSpec:
     firmware_code: Path
     vars_copy: Path
     socket_dir: Path
-    """A short folder for the unix sockets (paths are limited to 108 bytes); the Machine removes it."""
+    """Short folder for the unix sockets (paths are limited to 108 bytes); Machine removes it."""
     mac: str = DEFAULT_MAC
     memory_mb: int = 1024
     fw_cfg_files: tuple[tuple[str, Path], ...] = ()
@@ -121,7 +121,7 @@ class Qmp:
     def close(self) -> None:
         try:
             self._run(self._client.disconnect(), 5.0)
-        except Exception as exc:  # noqa: BLE001 - closing is best effort
+        except Exception as exc:
             log.debug("QMP disconnect: %s", exc)
         finally:
             self._loop.close()
@@ -209,7 +209,7 @@ class Machine:
                 try:
                     self.poll_events()
                     self._qmp.execute("quit", timeout=3.0)
-                except Exception as exc:  # noqa: BLE001 - the hard stop below follows anyway
+                except Exception as exc:
                     log.debug("QMP quit failed: %s", exc)
         finally:
             if self.serial is not None:

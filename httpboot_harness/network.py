@@ -6,9 +6,11 @@ inside its namespace. Names carry the owner's pid, so a later run can remove wha
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import subprocess
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface
@@ -26,13 +28,18 @@ IFA_F_NODAD = 0x02
 IN6_ADDR_GEN_MODE_NONE = 1
 
 
+SERVER_V4 = IPv4Interface("192.168.111.1/24")
+SERVER_V6 = IPv6Interface("2001:db8:f00f:cafe::1/64")
+LINK_LOCAL_V6 = IPv6Interface("fe80::1/64")
+
+
 @dataclass(frozen=True)
 class Addressing:
     """The seed's subnets: the server is .1 / ::1 on tap0, clients get leases from the ranges."""
 
-    server_v4: IPv4Interface = IPv4Interface("192.168.111.1/24")
-    server_v6: IPv6Interface = IPv6Interface("2001:db8:f00f:cafe::1/64")
-    link_local_v6: IPv6Interface = IPv6Interface("fe80::1/64")
+    server_v4: IPv4Interface = SERVER_V4
+    server_v6: IPv6Interface = SERVER_V6
+    link_local_v6: IPv6Interface = LINK_LOCAL_V6
     pool_v4: tuple[str, str] = ("192.168.111.100", "192.168.111.120")
     pool_v6: tuple[str, str] = ("2001:db8:f00f:cafe::42:10", "2001:db8:f00f:cafe::42:99")
     hostname: str = "www.httpboot.local"
@@ -44,7 +51,7 @@ def new_tag() -> str:
 
 
 class Lab:
-    """A namespace with tap0 up and addressed; use as a context manager, removal never fails twice."""
+    """A namespace with tap0 up and addressed; a context manager whose removal is idempotent."""
 
     def __init__(self, tag: str, addressing: Addressing | None = None) -> None:
         self.name = tag
@@ -93,7 +100,10 @@ class Lab:
                 index=tap,
                 IFLA_AF_SPEC={
                     "attrs": [
-                        ["AF_INET6", {"attrs": [["IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE]]}],
+                        [
+                            "AF_INET6",
+                            {"attrs": [["IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE]]},
+                        ],
                     ]
                 },
             )
@@ -134,10 +144,8 @@ def _kill_namespace_processes(name: str) -> None:
     except (OSError, subprocess.TimeoutExpired):
         return
     for pid in out.split():
-        try:
-            os.kill(int(pid), 9)
-        except (ProcessLookupError, ValueError):
-            pass
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid), signal.SIGKILL)
 
 
 def sweep_stale_namespaces() -> list[str]:

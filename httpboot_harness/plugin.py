@@ -31,7 +31,7 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("ovmf_vars", "OVMF vars template, copied per case (default: the code's template)", {}),
     ("qemu", "QEMU binary (default: qemu-system-x86_64)", {}),
     ("accel", "accelerator: auto probes KVM and falls back to TCG", {"choices": ACCEL_CHOICES}),
-    ("qemu_arg", "extra QEMU argument, appended to its argv (repeat for several)", {"action": "append"}),
+    ("qemu_arg", "extra QEMU argument, appended to its argv (repeatable)", {"action": "append"}),
     ("artifacts", "folder for per-case artifacts (default: pytest's temporary folder)", {}),
     ("timeout", "deadline in seconds for one case (default: 180)", {}),
     ("report", "write the JSON report of all cases to this path", {}),
@@ -87,7 +87,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 def _already_parametrized(metafunc: pytest.Metafunc) -> bool:
     return any(
-        "httpboot_case" in marker.args[0] for marker in metafunc.definition.iter_markers("parametrize")
+        "httpboot_case" in marker.args[0]
+        for marker in metafunc.definition.iter_markers("parametrize")
     )
 
 

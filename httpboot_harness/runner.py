@@ -27,18 +27,7 @@ from .cases import Case
 from .config import Settings
 from .console import Console, FirmwareConsoleError, MachineGone
 from .errors import HarnessError, HarnessTimeout, PrerequisiteError
-from .evidence import (
-    Evidence,
-    Judgement,
-    judge,
-    meets_expectation,
-    parse_access_log,
-    parse_console,
-    parse_dhcpd6,
-    parse_dns_queries,
-    parse_dnsmasq_dhcp,
-    tls_error_lines,
-)
+from .evidence import Evidence, Judgement, ServerLogs, judge, meets_expectation, parse_console
 from .firmware import find_firmware
 from .machine import Machine, MachineSpec
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
@@ -46,7 +35,7 @@ from .payload import build_proof_image
 from .process import ManagedProcess, sweep_orphans
 from .services.dhcpd6 import Dhcpd6
 from .services.dnsmasq import Dnsmasq
-from .services.lighttpd import ACCESS_LOG, ERROR_LOG, Lighttpd, TlsFiles
+from .services.lighttpd import Lighttpd, TlsFiles
 from .services.radvd import Radvd
 from .tls import TlsMaterial, make_tls_material
 from .waiting import Deadline
@@ -131,7 +120,12 @@ class _CaseRun:
     """The state of one run; kept in an object so the evidence step can see every part."""
 
     def __init__(
-        self, case: Case, settings: Settings, case_dir: Path, tls: TlsMaterial | None, progress: Progress
+        self,
+        case: Case,
+        settings: Settings,
+        case_dir: Path,
+        tls: TlsMaterial | None,
+        progress: Progress,
     ) -> None:
         self.case = case
         self.settings = settings
@@ -251,7 +245,9 @@ class _CaseRun:
             self.progress("boot-manager")
             console.choose("Boot Manager", deadline)
             console.wait_for(
-                lambda: bool(console.rows_with("Boot Manager Menu")), deadline, "the Boot Manager"
+                lambda: bool(console.screen.rows_with("Boot Manager Menu")),
+                deadline,
+                "the Boot Manager",
             )
             console.settle(deadline)
             console.choose(self.case.boot_entry_label, deadline)
@@ -303,7 +299,6 @@ class _CaseRun:
     def _evidence(
         self, machine: Machine, console: Console, proof_line: str, image_size: int
     ) -> Evidence:
-        dnsmasq_log = self._read("dnsmasq", "dnsmasq.log")
         event = machine.guest_powered_off()
         return Evidence(
             case=self.case,
@@ -313,26 +308,18 @@ class _CaseRun:
             proof_line=proof_line,
             reached_boot_entry=self.reached_entry,
             console=parse_console(console.plain, proof_line),
-            access=parse_access_log(self._read("lighttpd", ACCESS_LOG)),
-            dhcp4=parse_dnsmasq_dhcp(dnsmasq_log),
-            dhcp6=parse_dhcpd6(self._read("dhcpd6", "dhcpd6.log")),
-            dns_queries=parse_dns_queries(dnsmasq_log),
-            tls_errors=tls_error_lines(self._read("lighttpd", ERROR_LOG)),
+            servers=ServerLogs.from_case_dir(self.case_dir),
             shutdown_event=event.data if event else None,
             firmware_output=console.first_output is not None,
         )
 
     # -- artifacts -------------------------------------------------------------------------
-    def _read(self, service: str, file_name: str) -> str:
-        path = self.case_dir / service / file_name
-        return path.read_text(errors="replace") if path.exists() else ""
-
     def _save_console(self) -> None:
         if self.console is None:
             return
         self.console.close()
         (self.case_dir / "console.txt").write_text(self.console.plain)
-        (self.case_dir / "screen.txt").write_text(self.console.screen_text())
+        (self.case_dir / "screen.txt").write_text(self.console.screen.text())
 
     def _console_tail(self, count: int = 20) -> list[str]:
         if self.console is None:

@@ -7,11 +7,11 @@ answered client that names the vendor class and boot URL, which is the evidence 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..network import TAP, Addressing
-from ..process import LogContains, ListeningSocket, Readiness
+from ..process import ListeningSocket, LogContains, Readiness
 from .base import Binary, Service
 
 OFFER_LOG_MARK = "httpboot-offer"
@@ -20,7 +20,7 @@ OFFER_LOG_MARK = "httpboot-offer"
 @dataclass(frozen=True)
 class Dhcpd6(Service):
     boot_url_v6: str
-    addressing: Addressing = Addressing()
+    addressing: Addressing = field(default_factory=Addressing)
     preference: int | None = 255
 
     name = "dhcpd6"

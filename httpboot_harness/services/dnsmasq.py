@@ -6,7 +6,7 @@ gets option 60 ``HTTPClient`` back and the boot URL as the file name, plus route
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..network import TAP, Addressing
@@ -17,7 +17,7 @@ from .base import Binary, Service
 @dataclass(frozen=True)
 class Dnsmasq(Service):
     boot_url_v4: str
-    addressing: Addressing = Addressing()
+    addressing: Addressing = field(default_factory=Addressing)
     dhcp_v4: bool = True
 
     name = "dnsmasq"

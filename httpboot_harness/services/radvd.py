@@ -6,7 +6,7 @@ is reached directly. Without adverts OVMF waits about 10 s more before it contin
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..network import TAP, Addressing
@@ -16,7 +16,7 @@ from .base import Binary, Service
 
 @dataclass(frozen=True)
 class Radvd(Service):
-    addressing: Addressing = Addressing()
+    addressing: Addressing = field(default_factory=Addressing)
 
     name = "radvd"
     binary = Binary("radvd", "radvd")

@@ -6,7 +6,10 @@ The test runs once per case (``httpboot_case`` is parametrized by the plugin), s
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+
+from pyroute2 import netns
 
 from httpboot_harness.cases import Case
 from httpboot_harness.evidence import PHASES
@@ -18,6 +21,8 @@ def test_case_meets_its_expected_verdict_with_proof(
 ) -> None:
     result = httpboot_run(httpboot_case)
     judgement = result.judgement
+    leftovers = [n for n in netns.listnetns() if n.startswith(f"hbh-{os.getpid()}-")]
+    assert leftovers == [], "the case left its namespace behind"
 
     assert result.error is None, result.error
     assert judgement.verdict == httpboot_case.expected, judgement.summary

@@ -1,0 +1,43 @@
+# httpboot-harness: `make test` and `make demo` each work on a fresh Debian 12 machine (as root).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+BENCH_RUNS ?= 3
+
+.PHONY: setup system-packages test unit e2e demo bench lint clean
+
+setup: system-packages $(STAMP)
+
+system-packages:
+	@tools/install-system-packages
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
+	@$(BIN)/python -c 'import httpboot_harness, pexpect, pyte, pyroute2, qemu.qmp, virt.firmware'
+	@touch $@
+
+test: setup
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+unit: setup
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+e2e: setup
+	$(BIN)/pytest tests/e2e $(PYTEST_ARGS)
+
+demo: setup
+	$(BIN)/httpboot-harness matrix --artifacts httpboot-artifacts --json httpboot-artifacts/report.json
+
+bench: setup
+	$(BIN)/python benchmarks/bench_matrix.py --runs $(BENCH_RUNS) --output bench-results/bench.json
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf httpboot-artifacts bench-results .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,35 @@
+"""Reading the firmware's screens from recorded serial bytes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from httpboot_harness.console import FirmwareScreen, plain_text
+
+
+def screen_of(path: Path) -> FirmwareScreen:
+    screen = FirmwareScreen()
+    screen.feed(path.read_bytes().decode("cp437"))
+    return screen
+
+
+def test_front_page_shows_its_entries_and_the_highlight(recorded: Path) -> None:
+    screen = screen_of(recorded / "ipv4-http" / "front-page.raw")
+    text = screen.text()
+    for entry in ("Device Manager", "Boot Manager", "Boot Maintenance Manager", "Reset"):
+        assert entry in text
+    assert screen.highlighted_rows() == screen.rows_with("Boot Manager")[:1]
+
+
+def test_boot_manager_lists_network_entries_with_the_chosen_one_highlighted(
+    recorded: Path,
+) -> None:
+    screen = screen_of(recorded / "ipv4-http" / "boot-manager.raw")
+    for label in ("UEFI PXEv4", "UEFI PXEv6", "UEFI HTTPv4", "UEFI HTTPv6"):
+        assert screen.rows_with(label), label
+    assert screen.highlighted_rows() == screen.rows_with("UEFI HTTPv4")
+
+
+def test_plain_text_drops_escapes_and_splits_carriage_returns() -> None:
+    raw = "\x1b[0m\x1b[37m\x1b[40m  Downloading...99%\r  Downloading...100%\x1b[2J\r\nOK"
+    assert plain_text(raw).splitlines() == ["  Downloading...99%", "  Downloading...100%", "OK"]

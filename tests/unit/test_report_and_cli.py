@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from httpboot_harness import cli
+from httpboot_harness.report import format_table, write_report
+
+ROW = {
+    "id": "ipv6-https",
+    "verdict": "booted",
+    "phase": None,
+    "accel": "tcg",
+    "timings": {"total": 19.9, "firmware": 18.6},
+    "artifacts": "/tmp/a/ipv6-https",
+    "expected": "booted",
+    "met_expectation": True,
+}
+
+
+def test_report_has_the_documented_shape(tmp_path: Path) -> None:
+    path = tmp_path / "out" / "report.json"
+    write_report(path, [ROW])
+    document = json.loads(path.read_text())
+    case = document["cases"][0]
+    for key in ("id", "verdict", "phase", "accel", "timings", "artifacts"):
+        assert key in case
+    assert set(case["timings"]) >= {"total", "firmware"}
+
+
+def test_table_has_one_line_per_case_and_marks_failures() -> None:
+    failed = dict(ROW, id="ipv4-http", verdict="failed", phase="dhcp", met_expectation=False)
+    lines = format_table([ROW, failed]).splitlines()
+    assert lines[0].split()[:3] == ["case", "expected", "verdict"]
+    assert "18.6" in lines[2]
+    assert lines[3].split()[-1] == "FAIL"
+    assert "dhcp" in lines[3]
+
+
+def test_unknown_case_is_a_usage_error_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["run", "ipv5-http"]) == cli.EXIT_USAGE
+    assert "unknown case id 'ipv5-http'" in capsys.readouterr().err
+
+
+def test_bad_accel_is_refused_by_the_parser() -> None:
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "ipv4-http", "--accel", "hvf"])
+    assert exc.value.code == 2
