@@ -72,7 +72,8 @@ class Settings:
 
 def _convert(key: str, value: Any) -> Any:
     if key in ("ovmf_code", "ovmf_vars", "artifacts", "report"):
-        return Path(value).expanduser()
+        # Absolute: daemons and QEMU get these paths in their configs and run elsewhere.
+        return Path(value).expanduser().absolute()
     if key == "accel":
         if value not in ACCEL_CHOICES:
             raise UsageError(

@@ -102,7 +102,7 @@ def run_case(
     """Boot ``case`` and judge it; artifacts go to ``artifacts/<case id>``. Never raises
     HarnessError: those become the verdict "error". KeyboardInterrupt cleans up and propagates."""
     started = time.monotonic()
-    case_dir = artifacts / case.id
+    case_dir = artifacts.absolute() / case.id
     if case_dir.exists():
         shutil.rmtree(case_dir)
     case_dir.mkdir(parents=True)

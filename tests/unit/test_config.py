@@ -30,10 +30,10 @@ def test_environment_qemu_args_are_split_like_a_shell() -> None:
     assert Settings.merge(env=env).qemu_args == ("-fw_cfg", "name=opt/x,string=no")
 
 
-def test_paths_become_paths() -> None:
+def test_paths_become_absolute_paths() -> None:
     settings = Settings.merge(cli={"ovmf_code": "/x/CODE.fd", "report": "r.json"})
     assert settings.ovmf_code == Path("/x/CODE.fd")
-    assert settings.report == Path("r.json")
+    assert settings.report == Path.cwd() / "r.json"
 
 
 @pytest.mark.parametrize(
