@@ -58,6 +58,9 @@ DEFAULT_MATRIX: tuple[Case, ...] = (
     Case("ipv4", "https", enroll_ca=False, expected="refused", expected_phase="tls"),
 )
 
+ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX
+"""Every case the harness knows; the default matrix is the part run when nothing is selected."""
+
 MARKERS: dict[str, str] = {
     "ipv4": "boot cases over IPv4 (DHCPv4)",
     "ipv6": "boot cases over IPv6 (DHCPv6 and router advertisements)",

@@ -1,11 +1,13 @@
-"""The ``httpboot-harness`` command: run cases outside pytest, with exit codes a script can use.
+"""The ``httpboot-harness`` command: nightly matrices, firmware bisects, and manual server work.
 
-Exit codes (the same for every subcommand that boots):
+Exit codes of the commands that boot (matrix, run, bisect-run):
   0    every case met its expectation
   1    the firmware failed a case (a verdict other than the expected one)
-  2    bad usage (unknown case id, bad option value)
-  125  the harness could not judge (a prerequisite or a server or QEMU failed): ``git bisect run``
-       skips such a commit instead of blaming it
+  2    bad usage (unknown case id or marker, bad option value); bisect-run answers 128 instead,
+       which makes ``git bisect run`` stop, since a typo says nothing about the commit
+  125  the harness could not judge (a prerequisite is missing, a server or QEMU failed, the
+       firmware file is absent): ``git bisect run`` skips such a commit instead of blaming it
+  130  interrupted (Ctrl-C or SIGTERM); everything started was stopped
 """
 
 from __future__ import annotations
@@ -13,26 +15,35 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .cases import DEFAULT_MATRIX, Case, case_by_id
+from _pytest.mark.expression import Expression, ExpressionMatcher
+
+from .cases import ALL_CASES, DEFAULT_MATRIX, Case, case_by_id
 from .config import ACCEL_CHOICES, Settings
+from .console import plain_text
+from .doctor import boot_can_run, format_checks, run_checks
 from .errors import HarnessError, UsageError
+from .network import Addressing
+from .progress import LiveProgress
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
 from .tls import TlsMaterial, make_tls_material
 
 EXIT_OK, EXIT_FIRMWARE_FAILED, EXIT_USAGE, EXIT_CANNOT_JUDGE = 0, 1, 2, 125
-EXIT_INTERRUPTED = 130
+EXIT_BISECT_ABORT, EXIT_INTERRUPTED = 128, 130
+SETTING_KEYS = ("ovmf_code", "ovmf_vars", "qemu", "accel", "qemu_args", "artifacts", "timeout")
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
     """SIGTERM unwinds like Ctrl-C, so every cleanup step still runs."""
-    raise SystemExit(128 + signum)
+    raise KeyboardInterrupt
 
 
 def _common_options(parser: argparse.ArgumentParser) -> None:
@@ -41,11 +52,14 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--qemu", help="QEMU binary (default: qemu-system-x86_64)")
     parser.add_argument("--accel", choices=ACCEL_CHOICES, help="accelerator (default: auto)")
     parser.add_argument(
-        "--qemu-arg", action="append", dest="qemu_args", help="extra QEMU argument (repeatable)"
+        "--qemu-arg",
+        action="append",
+        dest="qemu_args",
+        metavar="ARG",
+        help="extra QEMU argument, appended to its argv (repeatable; may start with -)",
     )
     parser.add_argument("--artifacts", help="folder for per-case artifacts")
     parser.add_argument("--timeout", help="deadline in seconds for one case (default: 180)")
-    parser.add_argument("--json", dest="report", help="write the JSON report to this path")
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
 
 
@@ -53,59 +67,104 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="httpboot-harness",
         description="Boot OVMF over HTTP(S) from real servers in a private network namespace.",
-        epilog="Exit codes: 0 as expected, 1 the firmware failed, 2 usage, 125 cannot judge.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 2)[2] if __doc__ else None,
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    matrix = sub.add_parser("matrix", help="run several cases and print a summary table")
-    matrix.add_argument("cases", nargs="*", help="case ids (default: the whole default matrix)")
-    run = sub.add_parser("run", help="run one case and print its verdict and console")
+    doctor = sub.add_parser("doctor", help="check every prerequisite and say how to fix it")
+    matrix = sub.add_parser("matrix", help="run cases (ids or marker expressions) with a table")
+    matrix.add_argument(
+        "select", nargs="*", help='case ids or marker expressions ("ipv6 and https"); default: all'
+    )
+    matrix.add_argument("--jobs", type=int, default=1, help="cases to run at once (default 1)")
+    run = sub.add_parser("run", help="run one case with its console streamed live")
     run.add_argument("case", help="case id, e.g. ipv6-https")
-    for command in (matrix, run):
+    bisect = sub.add_parser("bisect-run", help="for git bisect run: 0 good, 1 bad, 125 skip")
+    bisect.add_argument("cases", nargs="+", help="case ids or marker expressions")
+    serve = sub.add_parser("serve", help="start the server side only, for manual work")
+    serve.add_argument("--scheme", choices=("http", "https"), default="http")
+    serve.add_argument("--interface", help="serve on this existing interface, not a namespace")
+    serve.add_argument("--duration", type=float, help="stop after this many seconds")
+    for command in (doctor, matrix, run, bisect, serve):
         _common_options(command)
+    for command in (matrix, run, bisect):
+        command.add_argument("--json", dest="report", help="write the JSON report to this path")
     return parser
 
 
+def _join_dash_values(argv: Sequence[str]) -> list[str]:
+    """``--qemu-arg -fw_cfg`` would read -fw_cfg as an option: glue such values to the flag."""
+    joined: list[str] = []
+    items = list(argv)
+    index = 0
+    while index < len(items):
+        item = items[index]
+        if item == "--qemu-arg" and index + 1 < len(items):
+            joined.append(f"--qemu-arg={items[index + 1]}")
+            index += 2
+            continue
+        joined.append(item)
+        index += 1
+    return joined
+
+
+def _has_marker(case: Case) -> ExpressionMatcher:
+    def matcher(name: str, /, **_kwargs: str | int | bool | None) -> bool:
+        return name in case.markers
+
+    return matcher
+
+
+def select_cases(selectors: Sequence[str], known: tuple[Case, ...] = ALL_CASES) -> list[Case]:
+    """Case ids pick themselves; anything else is a marker expression over the known cases."""
+    if not selectors:
+        return list(DEFAULT_MATRIX)
+    chosen: list[Case] = []
+    ids = {case.id for case in known}
+    for selector in selectors:
+        if selector in ids:
+            matches = [case_by_id(selector, known)]
+        else:
+            try:
+                expression = Expression.compile(selector)
+            except SyntaxError as exc:
+                raise UsageError(
+                    f"{selector!r} is neither a case id nor a marker expression: {exc}"
+                ) from None
+            matches = [c for c in known if expression.evaluate(_has_marker(c))]
+            if not matches:
+                valid = ", ".join(sorted(ids))
+                raise UsageError(f"{selector!r} selects no case; case ids: {valid}")
+        chosen += [case for case in matches if case not in chosen]
+    return chosen
+
+
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = (
-        "ovmf_code",
-        "ovmf_vars",
-        "qemu",
-        "accel",
-        "qemu_args",
-        "artifacts",
-        "timeout",
-        "report",
-    )
+    keys = (*SETTING_KEYS, "report")
     cli = {key: getattr(args, key, None) for key in keys}
     return Settings.merge(cli=cli, env=os.environ)
 
 
-def _select(ids: Sequence[str]) -> tuple[Case, ...]:
-    if not ids:
-        return DEFAULT_MATRIX
-    return tuple(case_by_id(case_id) for case_id in ids)
-
-
-def run_cases(cases: Sequence[Case], settings: Settings, artifacts: Path) -> list[CaseResult]:
-    """Run the cases one after another, printing one progress line per case."""
+def run_cases(
+    cases: Sequence[Case], settings: Settings, artifacts: Path, *, jobs: int = 1
+) -> list[CaseResult]:
+    """Run the cases, ``jobs`` at a time, each in its own namespace, with live progress."""
     tls: TlsMaterial | None = None
-    results = []
-    for case in cases:
-        if case.scheme == "https" and tls is None:
-            from .network import Addressing
+    if any(case.scheme == "https" for case in cases):
+        tls = make_tls_material(artifacts / "tls", Addressing())
+    live = LiveProgress([case.id for case in cases])
 
-            tls = make_tls_material(artifacts / "tls", Addressing())
-        print(f"{case.id}: ...", flush=True)
-        result = run_case(case, settings, artifacts, tls=tls)
-        outcome = "ok" if result.passed else "FAIL"
-        print(
-            f"{case.id}: {result.judgement.verdict} "
-            f"({result.judgement.phase or 'all phases proven'}) "
-            f"in {result.timings.get('total', 0):.1f} s [{outcome}]",
-            flush=True,
+    def one(case: Case) -> CaseResult:
+        result = run_case(
+            case, settings, artifacts, tls=tls, progress=lambda p: live.update(case.id, p)
         )
-        results.append(result)
-    return results
+        outcome = "as expected" if result.passed else "NOT as expected"
+        phase = f" at {result.judgement.phase}" if result.judgement.phase else ""
+        live.update(case.id, f"{result.judgement.verdict}{phase}, {outcome}")
+        return result
+
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        return list(pool.map(one, cases))
 
 
 def exit_code(results: Sequence[CaseResult]) -> int:
@@ -117,18 +176,61 @@ def exit_code(results: Sequence[CaseResult]) -> int:
     return EXIT_OK
 
 
+def _console_writer() -> object:
+    """Where ``run`` streams the firmware console: raw on a terminal, plain text elsewhere."""
+    if sys.stdout.isatty():
+        return lambda text: (sys.stdout.write(text), sys.stdout.flush())
+    return lambda text: (sys.stdout.write(plain_text(text)), sys.stdout.flush())
+
+
+def _boot(args: argparse.Namespace, settings: Settings) -> int:
+    if args.command == "run":
+        cases = [case_by_id(args.case, ALL_CASES)]
+    else:
+        cases = select_cases(args.select if args.command == "matrix" else args.cases)
+    artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-artifacts-"))
+    if args.command == "run":
+        sink = _console_writer()
+        results = [run_case(cases[0], settings, artifacts, console_sink=sink)]  # type: ignore[arg-type]
+        print()
+        print(results[0].judgement.summary)
+        for phase, proof in results[0].judgement.proven.items():
+            print(f"  {phase:10} {proof}")
+    else:
+        results = run_cases(cases, settings, artifacts, jobs=getattr(args, "jobs", 1))
+    rows = [r.to_report() for r in results]
+    if settings.report is not None:
+        write_report(settings.report, rows)
+    print()
+    print(format_table(rows), end="")
+    for result in results:
+        if result.error:
+            print(f"{result.case.id}: {result.error}", file=sys.stderr)
+    code = exit_code(results)
+    if settings.artifacts is None and code == EXIT_OK:
+        shutil.rmtree(artifacts, ignore_errors=True)
+        print("artifacts: removed, every case was as expected (--artifacts DIR keeps them)")
+    else:
+        print(f"artifacts: {artifacts}")
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
+    usage_exit = EXIT_BISECT_ABORT if args.command == "bisect-run" else EXIT_USAGE
     try:
         settings = _settings(args)
-        cases = _select(args.cases if args.command == "matrix" else [args.case])
     except UsageError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return usage_exit
+    if args.command == "doctor":
+        checks = run_checks(settings)
+        print(format_checks(checks), end="")
+        return EXIT_OK if boot_can_run(checks) else EXIT_FIRMWARE_FAILED
     if os.geteuid() != 0:
         print(
             "httpboot-harness: must run as root (network namespaces, tap devices); "
@@ -136,32 +238,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CANNOT_JUDGE
-    artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-artifacts-"))
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
-        results = run_cases(cases, settings, artifacts)
-    except HarnessError as exc:  # raised before any case could start
+        if args.command == "serve":
+            from .serve import serve
+
+            workdir = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-serve-"))
+            serve(
+                settings,
+                scheme=args.scheme,
+                interface=args.interface,
+                workdir=workdir,
+                duration=args.duration,
+            )
+            return EXIT_OK
+        return _boot(args, settings)
+    except UsageError as exc:
+        print(f"httpboot-harness: {exc}", file=sys.stderr)
+        return usage_exit
+    except HarnessError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)
         return EXIT_CANNOT_JUDGE
     except KeyboardInterrupt:
         print("httpboot-harness: interrupted; everything it started was stopped", file=sys.stderr)
         return EXIT_INTERRUPTED
-    rows = [r.to_report() for r in results]
-    if settings.report is not None:
-        write_report(settings.report, rows)
-    if args.command == "run":
-        result = results[0]
-        print("\n".join(result.console_tail))
-        print(result.judgement.summary)
-        for phase, proof in result.judgement.proven.items():
-            print(f"  {phase:10} {proof}")
-    print()
-    print(format_table(rows), end="")
-    for result in results:
-        if result.error:
-            print(f"{result.case.id}: {result.error}", file=sys.stderr)
-    print(f"artifacts: {artifacts}")
-    return exit_code(results)
 
 
 if __name__ == "__main__":

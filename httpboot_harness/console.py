@@ -76,11 +76,19 @@ class FirmwareScreen:
 class Console:
     """Reads and writes the serial line; keeps the raw transcript, the screen and the plain text."""
 
-    def __init__(self, serial: socket.socket, transcript: Path, alive: Callable[[], str | None]):
+    def __init__(
+        self,
+        serial: socket.socket,
+        transcript: Path,
+        alive: Callable[[], str | None],
+        sink: Callable[[str], None] | None = None,
+    ) -> None:
         self._raw_file: IO[bytes] = transcript.open("wb")
         self._spawn = fdpexpect.fdspawn(serial.fileno(), logfile=self._raw_file)
         self.screen = FirmwareScreen()
         self._alive = alive
+        self._sink = sink
+        """Receives every decoded chunk as it arrives (``httpboot-harness run`` shows it live)."""
         self._decoded: list[str] = []
         self._plain_cache: tuple[int, str] = (0, "")
         self.first_output: float | None = None
@@ -102,6 +110,8 @@ class Console:
         text = data.decode("cp437")  # OVMF's PC-ANSI terminal draws boxes in code page 437
         self._decoded.append(text)
         self.screen.feed(text)
+        if self._sink is not None:
+            self._sink(text)
         return True
 
     def settle(self, deadline: Deadline) -> None:

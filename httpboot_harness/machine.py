@@ -54,14 +54,14 @@ class MachineSpec:
     def qmp_socket(self) -> Path:
         return self.socket_dir / "qmp.sock"
 
-    def argv(self) -> list[str]:
+    def _client(self) -> list[str]:
+        """The seed's client: q35, two pflash drives, virtio-net on tap0 without option ROM."""
         argv = [
             self.qemu,
             "-machine", "q35",
             "-accel", self.accel,
             "-m", str(self.memory_mb),
             "-nodefaults",
-            "-display", "none",
             "-no-user-config",
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.firmware_code}",
             "-drive", f"if=pflash,format=raw,unit=1,file={self.vars_copy}",
@@ -69,6 +69,16 @@ class MachineSpec:
             # romfile= (empty): no iPXE option ROM, so OVMF's own HTTP boot driver runs.
             "-device", f"virtio-net-pci,netdev=net0,mac={self.mac},romfile=",
             "-device", "virtio-rng-pci",
+        ]  # fmt: skip
+        for name, path in self.fw_cfg_files:
+            argv += ["-fw_cfg", f"name={name},file={path}"]
+        return argv
+
+    def argv(self) -> list[str]:
+        """For the harness: serial and QMP on unix sockets, kept alive after the power-off."""
+        return [
+            *self._client(),
+            "-display", "none",
             "-chardev", f"socket,id=serial0,path={self.serial_socket},server=on,wait=off",
             "-serial", "chardev:serial0",
             "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
@@ -76,10 +86,19 @@ class MachineSpec:
             "-boot", "menu=on,splash-time=60000",
             "-no-reboot",
             "-no-shutdown",
+            *self.extra_args,
         ]  # fmt: skip
-        for name, path in self.fw_cfg_files:
-            argv += ["-fw_cfg", f"name={name},file={path}"]
-        return argv + list(self.extra_args)
+
+    def command_for_person(self) -> list[str]:
+        """For a person at a terminal: the console on stdio; QEMU ends when the guest does."""
+        return [
+            *self._client(),
+            "-display", "none",
+            # mon: multiplexes the monitor on the same terminal (Ctrl-A x quits, Ctrl-A c monitor).
+            "-serial", "mon:stdio",
+            "-no-reboot",
+            *self.extra_args,
+        ]  # fmt: skip
 
 
 @dataclass
@@ -167,6 +186,11 @@ class Machine:
         self._qmp.connect(timeout=min(10.0, deadline.remaining()))
         self.serial = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.serial.connect(str(self.spec.serial_socket))
+
+    def connected_serial(self) -> socket.socket:
+        if self.serial is None:
+            raise MachineError("the serial console is not connected (launch QEMU first)")
+        return self.serial
 
     def resume(self) -> None:
         """Start the guest: from here on the firmware's clock runs."""

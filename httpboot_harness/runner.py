@@ -33,10 +33,7 @@ from .machine import Machine, MachineSpec
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
 from .payload import build_proof_image
 from .process import ManagedProcess, sweep_orphans
-from .services.dhcpd6 import Dhcpd6
-from .services.dnsmasq import Dnsmasq
-from .services.lighttpd import Lighttpd, TlsFiles
-from .services.radvd import Radvd
+from .server import ServerPlan, start_servers
 from .tls import TlsMaterial, make_tls_material
 from .waiting import Deadline
 
@@ -45,6 +42,7 @@ log = logging.getLogger(__name__)
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
 
 Progress = Callable[[str], None]
+ConsoleSink = Callable[[str], None]
 
 
 @dataclass
@@ -98,6 +96,7 @@ def run_case(
     *,
     tls: TlsMaterial | None = None,
     progress: Progress | None = None,
+    console_sink: ConsoleSink | None = None,
 ) -> CaseResult:
     """Boot ``case`` and judge it; artifacts go to ``artifacts/<case id>``. Never raises
     HarnessError: those become the verdict "error". KeyboardInterrupt cleans up and propagates."""
@@ -107,6 +106,7 @@ def run_case(
         shutil.rmtree(case_dir)
     case_dir.mkdir(parents=True)
     run = _CaseRun(case, settings, case_dir, tls, progress or (lambda _phase: None))
+    run.console_sink = console_sink
     try:
         result = run.execute()
     except HarnessError as exc:
@@ -140,6 +140,7 @@ class _CaseRun:
         self.services: dict[str, ManagedProcess] = {}
         self.console: Console | None = None
         self.reached_entry = False
+        self.console_sink: ConsoleSink | None = None
 
     def error_result(self, exc: HarnessError) -> CaseResult:
         kind = "prerequisite" if isinstance(exc, PrerequisiteError) else "infrastructure"
@@ -183,7 +184,12 @@ class _CaseRun:
             stack.callback(machine.stop)
             self.progress("qemu")
             machine.launch(deadline)
-            console = Console(machine.serial, self.case_dir / "console.raw", machine.death_notice)  # type: ignore[arg-type]
+            console = Console(
+                machine.connected_serial(),
+                self.case_dir / "console.raw",
+                machine.death_notice,
+                sink=self.console_sink,
+            )
             self.console = console
             stack.callback(self._save_console)
             machine.resume()
@@ -201,22 +207,16 @@ class _CaseRun:
     # -- steps -----------------------------------------------------------------------------
     def _start_services(self, stack: ExitStack, netns: str, deadline: Deadline) -> None:
         self.progress("services")
-        tls_files = None
-        if self.tls is not None:
-            tls_files = TlsFiles(self.tls.server_certificate, self.tls.server_key)
-        services = [
-            Dnsmasq(self.boot_url, self.addressing),
-            Dhcpd6(self.boot_url, self.addressing),
-            Radvd(self.addressing),
-            Lighttpd(self.case_dir / "www", tls_files),
-        ]
-        tag = netns
-        for service in services:
-            process = service.start(
-                netns=netns, workdir=self.case_dir / service.name, tag=tag, deadline=deadline
-            )
-            stack.callback(process.stop)
-            self.services[service.name] = process
+        plan = ServerPlan(
+            boot_url_v4=self.boot_url,
+            boot_url_v6=self.boot_url,
+            document_root=self.case_dir / "www",
+            tls=self.tls,
+            addressing=self.addressing,
+        )
+        self.services = start_servers(
+            plan, stack, netns=netns, workdir=self.case_dir, tag=netns, deadline=deadline
+        )
 
     def _machine(self, code: Path, vars_copy: Path, netns: str) -> Machine:
         fw_cfg: tuple[tuple[str, Path], ...] = ()

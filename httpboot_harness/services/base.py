@@ -51,8 +51,10 @@ class Service(ABC):
     def readiness(self) -> list[Readiness]:
         """Checks that all pass once the daemon serves."""
 
-    def start(self, *, netns: str, workdir: Path, tag: str, deadline: Deadline) -> ManagedProcess:
-        """Write the config, start the daemon inside ``netns`` and wait until it is ready."""
+    def start(
+        self, *, netns: str | None, workdir: Path, tag: str, deadline: Deadline
+    ) -> ManagedProcess:
+        """Write the config, start the daemon (inside ``netns``, if given) and wait for it."""
         executable = self.binary.resolve()
         workdir.mkdir(parents=True, exist_ok=True)
         for file_name, text in self.render(workdir).items():

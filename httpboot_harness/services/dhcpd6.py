@@ -21,6 +21,7 @@ OFFER_LOG_MARK = "httpboot-offer"
 class Dhcpd6(Service):
     boot_url_v6: str
     addressing: Addressing = field(default_factory=Addressing)
+    interface: str = TAP
     preference: int | None = 255
 
     name = "dhcpd6"
@@ -60,7 +61,7 @@ class Dhcpd6(Service):
             str(workdir / "dhcpd6.leases"),
             "-pf",
             str(workdir / "dhcpd6.pid"),
-            TAP,
+            self.interface,
         ]
 
     def readiness(self) -> list[Readiness]:

@@ -18,6 +18,7 @@ from .base import Binary, Service
 class Dnsmasq(Service):
     boot_url_v4: str
     addressing: Addressing = field(default_factory=Addressing)
+    interface: str = TAP
     dhcp_v4: bool = True
 
     name = "dnsmasq"
@@ -27,7 +28,7 @@ class Dnsmasq(Service):
         a = self.addressing
         hosts = f"{a.server_v4.ip} {a.hostname}\n{a.server_v6.ip} {a.hostname}\n"
         lines = [
-            f"interface={TAP}",
+            f"interface={self.interface}",
             "bind-dynamic",
             "no-resolv",
             "no-hosts",

@@ -17,13 +17,14 @@ from .base import Binary, Service
 @dataclass(frozen=True)
 class Radvd(Service):
     addressing: Addressing = field(default_factory=Addressing)
+    interface: str = TAP
 
     name = "radvd"
     binary = Binary("radvd", "radvd")
 
     def render(self, workdir: Path) -> dict[str, str]:
         text = (
-            f"interface {TAP} {{\n"
+            f"interface {self.interface} {{\n"
             "    AdvSendAdvert on;\n"
             "    AdvManagedFlag on;\n"
             "    AdvOtherConfigFlag on;\n"

@@ -35,12 +35,17 @@ def test_cacerts_and_extra_arguments_are_appended(tmp_path: Path) -> None:
         fw_cfg_files=(("etc/edk2/https/cacerts", Path("/x/ca.esl")),),
         extra_args=("-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=no"),
     ).argv()
-    assert argv[-4:] == [
-        "-fw_cfg",
-        "name=etc/edk2/https/cacerts,file=/x/ca.esl",
-        "-fw_cfg",
-        "name=opt/org.tianocore/IPv6Support,string=no",
-    ]
+    assert argv[-2:] == ["-fw_cfg", "name=opt/org.tianocore/IPv6Support,string=no"]
+    index = argv.index("name=etc/edk2/https/cacerts,file=/x/ca.esl")
+    assert argv[index - 1] == "-fw_cfg"
+
+
+def test_command_for_a_person_has_the_console_on_the_terminal(tmp_path: Path) -> None:
+    argv = spec(tmp_path).command_for_person()
+    assert argv[argv.index("-serial") + 1] == "mon:stdio"
+    assert "-qmp" not in argv
+    assert "-no-shutdown" not in argv
+    assert "romfile=" in " ".join(argv)
 
 
 def test_cpu_flags_decide_whether_kvm_is_worth_probing() -> None:

@@ -1,0 +1,150 @@
+"""``httpboot-harness doctor``: every prerequisite of a boot, one row each, with the fix.
+
+Each check returns a :class:`Check`; none raises. The command exits 0 exactly when every required
+check passed, i.e. when a boot can run on this machine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import netns
+
+from .accel import resolve_accel
+from .config import Settings
+from .errors import HarnessError
+from .firmware import Firmware, find_firmware
+from .network import new_tag
+from .payload import GRUB_MODULE_DIR
+from .services.dhcpd6 import Dhcpd6
+from .services.dnsmasq import Dnsmasq
+from .services.lighttpd import Lighttpd
+from .services.radvd import Radvd
+
+LIGHTTPD_TLS_MODULE = Path("/usr/lib/lighttpd/mod_openssl.so")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+    required: bool = True
+
+
+def _root() -> Check:
+    if os.geteuid() == 0:
+        return Check("root", True, "running as root")
+    return Check("root", False, "not root", "run as root: sudo httpboot-harness ...")
+
+
+def _tun() -> Check:
+    if Path("/dev/net/tun").exists():
+        return Check("/dev/net/tun", True, "present")
+    return Check("/dev/net/tun", False, "missing", "modprobe tun")
+
+
+def _namespaces() -> Check:
+    name = new_tag()
+    try:
+        netns.create(name)
+        netns.remove(name)
+    except OSError as exc:
+        return Check("network namespaces", False, str(exc), "run as root with CAP_SYS_ADMIN")
+    return Check("network namespaces", True, "created and removed a test namespace")
+
+
+def _ip() -> Check:
+    if shutil.which("ip"):
+        return Check("ip (iproute2)", True, shutil.which("ip") or "")
+    return Check("ip (iproute2)", False, "missing", "apt-get install iproute2")
+
+
+def _qemu(settings: Settings) -> Check:
+    path = shutil.which(settings.qemu)
+    if path is None:
+        return Check("qemu", False, f"{settings.qemu} not found", "apt-get install qemu-system-x86")
+    try:
+        out = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=20, check=False
+        ).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("qemu", False, f"{path} --version failed: {exc}", "reinstall qemu-system-x86")
+    return Check("qemu", True, f"{path}: {out.splitlines()[0] if out else 'unknown version'}")
+
+
+def _binary(label: str, probe: Callable[[], str]) -> Check:
+    try:
+        return Check(label, True, probe())
+    except HarnessError as exc:
+        fix = getattr(exc, "fix", "")
+        return Check(label, False, getattr(exc, "what", str(exc)), fix)
+
+
+def _grub() -> Check:
+    mkimage = shutil.which("grub-mkimage")
+    if mkimage is None:
+        return Check("grub-mkimage", False, "missing", "apt-get install grub-common")
+    if not (GRUB_MODULE_DIR / "halt.mod").is_file():
+        return Check(
+            "grub-mkimage",
+            False,
+            f"no modules in {GRUB_MODULE_DIR}",
+            "apt-get install grub-efi-amd64-bin",
+        )
+    return Check("grub-mkimage", True, f"{mkimage}, modules in {GRUB_MODULE_DIR}")
+
+
+def _lighttpd_tls() -> Check:
+    if LIGHTTPD_TLS_MODULE.is_file():
+        return Check("lighttpd TLS", True, str(LIGHTTPD_TLS_MODULE))
+    return Check(
+        "lighttpd TLS", False, "mod_openssl missing", "apt-get install lighttpd-mod-openssl"
+    )
+
+
+def run_checks(settings: Settings) -> list[Check]:
+    qemu = _qemu(settings)
+    checks = [_root(), _tun(), _namespaces(), _ip(), qemu]
+    firmware: Firmware | None = None
+    try:
+        firmware = find_firmware(settings.ovmf_code, settings.ovmf_vars)
+        checks.append(
+            Check(
+                "OVMF", True, f"code {firmware.code}, vars {firmware.vars_template}; {firmware.why}"
+            )
+        )
+    except HarnessError as exc:
+        checks.append(Check("OVMF", False, str(exc), "apt-get install ovmf, or pass --ovmf-code"))
+    if firmware is not None and qemu.ok:
+        try:
+            accel, why = resolve_accel(settings.accel, settings.qemu, firmware)
+            checks.append(Check("accelerator", True, f"{accel}: {why}", required=False))
+        except HarnessError as exc:
+            checks.append(Check("accelerator", False, str(exc), "use --accel tcg or auto"))
+    for service in (Dnsmasq(""), Dhcpd6(""), Radvd(), Lighttpd(Path("/"))):
+        checks.append(_binary(service.binary.name, service.binary.resolve))
+    checks += [_lighttpd_tls(), _grub()]
+    return checks
+
+
+def format_checks(checks: list[Check]) -> str:
+    width = max(len(c.name) for c in checks)
+    lines = []
+    for check in checks:
+        status = "ok" if check.ok else ("missing" if check.required else "note")
+        line = f"{status:8} {check.name:{width}}  {check.detail}"
+        if not check.ok and check.fix:
+            line += f"  -> fix: {check.fix}"
+        lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def boot_can_run(checks: list[Check]) -> bool:
+    return all(c.ok for c in checks if c.required)
