@@ -163,7 +163,9 @@ def run_cases(
         live.update(case.id, f"{result.judgement.verdict}{phase}, {outcome}")
         return result
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    if jobs <= 1:
+        return [one(case) for case in cases]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
         return list(pool.map(one, cases))
 
 

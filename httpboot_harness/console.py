@@ -9,6 +9,7 @@ plain text of the stream, with escape sequences removed.
 
 from __future__ import annotations
 
+import bisect
 import re
 import socket
 import time
@@ -90,6 +91,10 @@ class Console:
         self._sink = sink
         """Receives every decoded chunk as it arrives (``httpboot-harness run`` shows it live)."""
         self._decoded: list[str] = []
+        self._arrivals: list[tuple[int, float]] = []
+        """(end offset in the raw text, monotonic time) of each chunk, to date what was printed."""
+        self._raw_length = 0
+        self.snapshots: list[tuple[float, str, str]] = []
         self._plain_cache: tuple[int, str] = (0, "")
         self.first_output: float | None = None
 
@@ -109,6 +114,8 @@ class Console:
             self.first_output = time.monotonic()
         text = data.decode("cp437")  # OVMF's PC-ANSI terminal draws boxes in code page 437
         self._decoded.append(text)
+        self._raw_length += len(text)
+        self._arrivals.append((self._raw_length, time.monotonic()))
         self.screen.feed(text)
         if self._sink is not None:
             self._sink(text)
@@ -130,6 +137,19 @@ class Console:
             cached = plain_text(self.raw_text)
             self._plain_cache = (len(self._decoded), cached)
         return cached
+
+    def arrival(self, needle: str) -> float | None:
+        """Monotonic time at which ``needle`` was complete in the raw stream, or None."""
+        index = self.raw_text.find(needle)
+        if index < 0:
+            return None
+        end = index + len(needle)
+        position = bisect.bisect_left(self._arrivals, end, key=lambda item: item[0])
+        return self._arrivals[position][1] if position < len(self._arrivals) else None
+
+    def snapshot(self, label: str) -> None:
+        """Keep the screen as a person saw it when the harness acted (for screens.txt)."""
+        self.snapshots.append((time.monotonic(), label, self.screen.text()))
 
     # -- writing ---------------------------------------------------------------------------
     def send(self, keys: bytes) -> None:
@@ -157,6 +177,7 @@ class Console:
             if not self.pump(min(0.2, deadline.remaining())):
                 self.send(KEY_ESC)
         self.settle(deadline)
+        self.snapshot("the Front Page")
 
     def choose(self, label: str, deadline: Deadline) -> None:
         """Move the highlight to the entry whose text holds ``label`` and press Enter."""
@@ -164,12 +185,14 @@ class Console:
             self._check_alive()
             targets = self.screen.rows_with(label)
             if not targets:
+                self.snapshot(f"looking for {label!r}: not on the screen")
                 raise FirmwareConsoleError(
                     f"no entry {label!r} on the firmware screen:\n{self.screen.text()}"
                 )
             target = targets[0]
             highlighted = self.screen.highlighted_rows()
             if target in highlighted:
+                self.snapshot(f"pressing Enter on {label!r}")
                 self.send(KEY_ENTER)
                 return
             key = KEY_DOWN if not highlighted or highlighted[0] < target else KEY_UP

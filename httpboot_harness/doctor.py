@@ -13,13 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyroute2 import netns
-
 from .accel import resolve_accel
 from .config import Settings
 from .errors import HarnessError
 from .firmware import Firmware, find_firmware
-from .network import new_tag
+from .network import Lab, new_tag
 from .payload import GRUB_MODULE_DIR
 from .services.dhcpd6 import Dhcpd6
 from .services.dnsmasq import Dnsmasq
@@ -51,13 +49,12 @@ def _tun() -> Check:
 
 
 def _namespaces() -> Check:
-    name = new_tag()
     try:
-        netns.create(name)
-        netns.remove(name)
-    except OSError as exc:
+        with Lab(new_tag()):
+            pass
+    except HarnessError as exc:
         return Check("network namespaces", False, str(exc), "run as root with CAP_SYS_ADMIN")
-    return Check("network namespaces", True, "created and removed a test namespace")
+    return Check("network namespaces", True, "created a namespace with tap0, then removed it")
 
 
 def _ip() -> Check:

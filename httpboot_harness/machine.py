@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import shlex
 import shutil
 import socket
 import tempfile
@@ -169,6 +170,8 @@ class Machine:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [*self.spec.argv(), "-S"]
         (self.workdir / "qemu-argv.json").write_text(json.dumps(argv, indent=1) + "\n")
+        command = ["ip", "netns", "exec", self.netns, *argv]
+        (self.workdir / "qemu-command.txt").write_text(shlex.join(command) + "\n")
         self._process = ManagedProcess(
             "qemu", argv, log_path=self.workdir / "qemu.log", netns=self.netns, tag=self.tag
         )

@@ -15,17 +15,15 @@ import subprocess
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface
 
-from pyroute2 import IPRoute, netns
+from pyroute2 import netns
 
-from .errors import InfrastructureError
+from .errors import InfrastructureError, PrerequisiteError
 from .process import owner_alive
 
 log = logging.getLogger(__name__)
 
 NAMESPACE_PREFIX = "hbh-"
 TAP = "tap0"
-IFA_F_NODAD = 0x02
-IN6_ADDR_GEN_MODE_NONE = 1
 
 
 SERVER_V4 = IPv4Interface("192.168.111.1/24")
@@ -51,7 +49,12 @@ def new_tag() -> str:
 
 
 class Lab:
-    """A namespace with tap0 up and addressed; a context manager whose removal is idempotent."""
+    """A namespace with tap0 up and addressed; a context manager whose removal is idempotent.
+
+    Changes go through iproute2's ``ip`` (fork and exec), not pyroute2's namespace helpers: those
+    fork the Python process itself, which can deadlock when other threads run (``matrix --jobs``,
+    pytest-xdist workers). pyroute2 is used for reads that need no child process.
+    """
 
     def __init__(self, tag: str, addressing: Addressing | None = None) -> None:
         self.name = tag
@@ -66,57 +69,29 @@ class Lab:
         self.remove()
 
     def create(self) -> None:
-        try:
-            netns.create(self.name)
-        except OSError as exc:
-            raise InfrastructureError(
-                f"cannot create network namespace {self.name}: {exc} "
-                "(run as root, or grant CAP_SYS_ADMIN and CAP_NET_ADMIN)"
-            ) from exc
+        _ip("netns", "add", self.name, what=f"create network namespace {self.name}")
         self._created = True
         try:
             self._configure()
-        except Exception:
+        except BaseException:
             self.remove()
             raise
 
     def _configure(self) -> None:
         a = self.addressing
-        with IPRoute(netns=self.name) as ipr:
-            lo = ipr.link_lookup(ifname="lo")[0]
-            ipr.link("set", index=lo, state="up")
-            try:
-                ipr.link("add", ifname=TAP, kind="tuntap", mode="tap")
-            except Exception as exc:
-                raise InfrastructureError(
-                    f"cannot create {TAP} in {self.name}: {exc} (is /dev/net/tun present? "
-                    "modprobe tun)"
-                ) from exc
-            tap = ipr.link_lookup(ifname=TAP)[0]
-            # No kernel-made link-local address: it would run duplicate address detection when
-            # QEMU brings the carrier up; we add our own fe80::1 without DAD instead.
-            ipr.link(
-                "set",
-                index=tap,
-                IFLA_AF_SPEC={
-                    "attrs": [
-                        [
-                            "AF_INET6",
-                            {"attrs": [["IFLA_INET6_ADDR_GEN_MODE", IN6_ADDR_GEN_MODE_NONE]]},
-                        ],
-                    ]
-                },
-            )
-            ipr.link("set", index=tap, state="up")
-            ipr.addr("add", index=tap, address=str(a.server_v4.ip), prefixlen=24)
-            for iface in (a.server_v6, a.link_local_v6):
-                ipr.addr(
-                    "add",
-                    index=tap,
-                    address=str(iface.ip),
-                    prefixlen=iface.network.prefixlen,
-                    flags=IFA_F_NODAD,
-                )
+        # No kernel-made link-local address: it would run duplicate address detection when QEMU
+        # brings the carrier up; we add our own fe80::1 without DAD instead.
+        batch = [
+            "link set lo up",
+            f"tuntap add dev {TAP} mode tap",
+            f"link set dev {TAP} addrgenmode none",
+            f"link set dev {TAP} up",
+            f"addr add {a.server_v4} dev {TAP}",
+            f"addr add {a.server_v6} dev {TAP} nodad",
+            f"addr add {a.link_local_v6} dev {TAP} nodad",
+        ]
+        _ip("-n", self.name, "-batch", "-", stdin="\n".join(batch) + "\n",
+            what=f"set up {TAP} in {self.name}")  # fmt: skip
 
     def remove(self) -> None:
         """Kill what still runs inside, then delete the namespace (its tap goes with it)."""
@@ -126,26 +101,33 @@ class Lab:
         remove_namespace(self.name)
 
 
-def remove_namespace(name: str) -> None:
-    _kill_namespace_processes(name)
+def _ip(*args: str, what: str, stdin: str | None = None) -> None:
     try:
-        netns.remove(name)
+        done = subprocess.run(
+            ["ip", *args], input=stdin, capture_output=True, text=True, timeout=20, check=False
+        )
     except FileNotFoundError:
-        pass
-    except OSError as exc:
-        log.warning("could not remove namespace %s: %s", name, exc)
+        raise PrerequisiteError(
+            "ip (iproute2) is not installed", "apt-get install iproute2"
+        ) from None
+    except subprocess.TimeoutExpired as exc:
+        raise InfrastructureError(f"cannot {what}: ip did not answer in 20 s") from exc
+    if done.returncode != 0:
+        raise InfrastructureError(
+            f"cannot {what}: {done.stderr.strip()} (run as root; is /dev/net/tun present?)"
+        )
 
 
-def _kill_namespace_processes(name: str) -> None:
-    try:
-        out = subprocess.run(
-            ["ip", "netns", "pids", name], capture_output=True, text=True, timeout=10, check=False
-        ).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return
-    for pid in out.split():
-        with contextlib.suppress(ProcessLookupError, ValueError):
-            os.kill(int(pid), signal.SIGKILL)
+def remove_namespace(name: str) -> None:
+    """Kill every process left in the namespace, then delete it; tolerates "already gone"."""
+    for pid in netns.ns_pids().get(name, []):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    if name in netns.listnetns():
+        try:
+            _ip("netns", "delete", name, what=f"remove namespace {name}")
+        except InfrastructureError as exc:
+            log.warning("%s", exc)
 
 
 def sweep_stale_namespaces() -> list[str]:

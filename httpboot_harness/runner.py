@@ -141,6 +141,8 @@ class _CaseRun:
         self.console: Console | None = None
         self.reached_entry = False
         self.console_sink: ConsoleSink | None = None
+        self.timings_origin = time.monotonic()
+        """The guest's start (QMP cont); every time in the artifacts counts from here."""
 
     def error_result(self, exc: HarnessError) -> CaseResult:
         kind = "prerequisite" if isinstance(exc, PrerequisiteError) else "infrastructure"
@@ -238,6 +240,7 @@ class _CaseRun:
     ) -> None:
         """Drive the menus like a person would, then follow the boot until it ends."""
         t0 = machine.started_monotonic or time.monotonic()
+        self.timings_origin = t0
         try:
             self.progress("front-page")
             console.enter_front_page(deadline)
@@ -263,6 +266,7 @@ class _CaseRun:
             (self.case_dir / "timeout.txt").write_text(f"{exc}\n")
         except MachineGone as exc:
             log.info("%s: QEMU ended: %s", self.case.id, exc)
+        console.snapshot("the end of the boot")
         machine.poll_events()
 
     def _follow_boot(
@@ -273,12 +277,13 @@ class _CaseRun:
             console.pump(min(0.1, deadline.remaining()))
             machine.poll_events()
             now = time.monotonic()
-            self._note_proof(console, proof_line, now - t0)
-            if machine.guest_powered_off() or machine.death_notice() is not None:
-                self.timings.setdefault("poweroff", now - t0)
+            self._note_proof(console, proof_line, t0)
+            if (off := machine.guest_powered_off()) or machine.death_notice() is not None:
+                if off is not None:
+                    self.timings["poweroff"] = off.seconds
                 # What the guest printed last may still be in the socket: read it all.
                 console.settle(deadline.sooner(2.0))
-                self._note_proof(console, proof_line, time.monotonic() - t0)
+                self._note_proof(console, proof_line, t0)
                 return
             plain = console.plain
             if error_seen_at is None and "Error: " in plain[-4000:]:
@@ -290,10 +295,10 @@ class _CaseRun:
             if deadline.expired():
                 raise HarnessTimeout("the case's deadline passed while the firmware was booting")
 
-    def _note_proof(self, console: Console, proof_line: str, seconds: float) -> None:
-        if "image_running" not in self.timings and proof_line in console.plain:
-            self.timings["firmware"] = seconds
-            self.timings["image_running"] = seconds
+    def _note_proof(self, console: Console, proof_line: str, t0: float) -> None:
+        """Date the proof line by the arrival of its last byte, not by when we looked."""
+        if "firmware" not in self.timings and (arrived := console.arrival(proof_line)):
+            self.timings["firmware"] = arrived - t0
             self.progress("image running")
 
     def _evidence(
@@ -320,6 +325,10 @@ class _CaseRun:
         self.console.close()
         (self.case_dir / "console.txt").write_text(self.console.plain)
         (self.case_dir / "screen.txt").write_text(self.console.screen.text())
+        started = self.timings_origin
+        with (self.case_dir / "screens.txt").open("w") as screens:
+            for when, label, text in self.console.snapshots:
+                screens.write(f"===== {when - started:7.2f} s  {label}\n{text}\n")
 
     def _console_tail(self, count: int = 20) -> list[str]:
         if self.console is None:

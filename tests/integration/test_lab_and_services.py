@@ -5,16 +5,18 @@ These need root and the Debian packages (``make setup``), as the end-to-end test
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
 import pytest
-from pyroute2 import IPRoute, netns
+from pyroute2 import netns
 
 from httpboot_harness.network import Lab, new_tag, sweep_stale_namespaces
 from httpboot_harness.payload import build_proof_image
@@ -39,15 +41,33 @@ def tagged_processes(tag: str) -> list[psutil.Process]:
     return found
 
 
+def addresses_of_tap0(namespace: str) -> set[str]:
+    shown = subprocess.run(
+        ["ip", "-n", namespace, "-j", "addr", "show", "dev", "tap0"],
+        capture_output=True, text=True, check=True, timeout=10,
+    ).stdout  # fmt: skip
+    return {info["local"] for link in json.loads(shown) for info in link["addr_info"]}
+
+
 def test_lab_has_tap0_with_the_seeds_addresses_and_is_removed() -> None:
     tag = new_tag()
     with Lab(tag) as lab:
         assert lab.name in netns.listnetns()
-        with IPRoute(netns=lab.name) as ipr:
-            index = ipr.link_lookup(ifname="tap0")[0]
-            addresses = {a.get("IFA_ADDRESS") for a in ipr.get_addr(index=index)}
-        assert {"192.168.111.1", "2001:db8:f00f:cafe::1", "fe80::1"} <= addresses
+        assert addresses_of_tap0(lab.name) == {"192.168.111.1", "2001:db8:f00f:cafe::1", "fe80::1"}
     assert tag not in netns.listnetns()
+
+
+def test_labs_are_made_and_removed_from_many_threads_at_once() -> None:
+    """matrix --jobs and pytest-xdist run labs side by side; this once deadlocked on a fork."""
+
+    def cycle(_: int) -> str:
+        with Lab(new_tag()) as lab:
+            return lab.name
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        names = list(pool.map(cycle, range(12)))
+    assert len(set(names)) == 12
+    assert not set(names) & set(netns.listnetns())
 
 
 def test_every_daemon_becomes_ready_and_stops_without_leftovers(tmp_path: Path) -> None:
@@ -106,6 +126,7 @@ def test_what_a_killed_run_left_behind_is_swept(tmp_path: Path) -> None:
     """A child process creates a lab and a daemon, then dies by SIGKILL; the sweep removes both."""
     script = f"""
 import sys, time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from httpboot_harness.network import Lab, new_tag
 from httpboot_harness.services.radvd import Radvd
