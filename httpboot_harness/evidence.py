@@ -3,7 +3,7 @@
 Everything here is pure: parsers take text, the judge takes parsed records, so all of it is tested
 against recorded runs in fixtures/. A case passes only when every link of the chain is proven:
 
-    boot-entry -> dhcp -> dns -> tls (https) -> download -> image -> poweroff
+    boot-entry -> dhcp -> dns -> connect (http) | tls (https) -> download -> image -> poweroff
 
 and the verdict of a case that stops early names the first link that is missing.
 """
@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from .cases import Case, Verdict
+from .netcapture import NetEvent
 
-PHASES = ("firmware", "boot-entry", "dhcp", "dns", "tls", "download", "image", "poweroff")
+PHASES = (
+    "firmware", "boot-entry", "dhcp", "dns", "connect", "tls", "download", "image", "poweroff",
+)  # fmt: skip
 
 _ACCESS = re.compile(
     r'^(?P<client>\S+) (?P<port>\d+) "(?P<method>[A-Z]+) (?P<path>\S+) (?P<protocol>[^"]+)" '
@@ -198,6 +201,11 @@ class Evidence:
     servers: ServerLogs
     shutdown_event: dict[str, Any] | None
     firmware_output: bool = True
+    network: list[NetEvent] | None = None
+    """What the capture saw; None when there was no capture (recorded runs without one)."""
+
+    def net(self, prefix: str) -> list[NetEvent]:
+        return [e for e in self.network or [] if e.what.startswith(prefix)]
 
     @property
     def access(self) -> list[AccessRecord]:
@@ -249,6 +257,9 @@ def judge(ev: Evidence) -> Judgement:
     requests_on_port = [
         r for r in ev.access if r.port == wanted_port and _family_of(r.client) == case.family
     ]
+    if case.scheme == "http":
+        # For https the "tls" phase below covers the connection and the handshake.
+        checks.append(("connect", _connect_proof(ev, wanted_port, requests_on_port)))
     if case.scheme == "https":
         tls = (
             f"{len(requests_on_port)} request(s) over TLS on port {https_port}"
@@ -303,6 +314,13 @@ def _dhcp_proof(ev: Evidence) -> str | None:
     return None
 
 
+def _connect_proof(ev: Evidence, port: int, requests: list[AccessRecord]) -> str | None:
+    if ev.network is None:  # no capture: a logged request shows the connection was made
+        return f"the server logged {len(requests)} request(s) on port {port}" if requests else None
+    connected = [e for e in ev.net("TCP connected") if e.detail == f"port {port}"]
+    return f"TCP connection to port {port} accepted" if connected else None
+
+
 def _dns_proof(ev: Evidence, host: str) -> str | None:
     if _family_of(host) is not None:
         return f"no DNS needed: the URL names {host}"
@@ -324,15 +342,50 @@ def _failed_at(phase: str, ev: Evidence, proven: dict[str, str]) -> Judgement:
 
 
 def _explain(phase: str, ev: Evidence) -> str:
-    if phase == "tls" and ev.servers.tls_errors:
-        return "the HTTPS server logged: " + " | ".join(ev.servers.tls_errors[-2:])
+    """Name the cause of a stop from the server logs and the capture, not the console alone."""
+    family_dhcp = "DHCPv4" if ev.case.family == "ipv4" else "DHCPv6"
+    if phase == "dhcp":
+        answers = ev.net(f"{family_dhcp} OFFER") + ev.net(f"{family_dhcp} ADVERTISE")
+        if ev.network is not None and not ev.net(family_dhcp):
+            return f"the client sent no {family_dhcp} message"
+        if ev.network is not None and not answers:
+            return f"no {family_dhcp} answer: the client asked, no server offered"
+        if answers and not any("HTTPClient" in e.detail for e in answers):
+            return f"{family_dhcp} answer without the HTTPClient class, so the firmware ignored it"
+        return "no HTTPClient offer/reply for this family in the DHCP server's log"
+    if phase == "dns":
+        if ev.net("DNS answer NXDOMAIN"):
+            return f"DNS: the name is unknown ({ev.net('DNS answer NXDOMAIN')[0].detail}: NXDOMAIN)"
+        if ev.net("DNS query") and not ev.net("DNS answer"):
+            return "DNS: the query got no answer"
+        return "no DNS query for the boot host was answered"
+    if phase == "connect":
+        if ev.net("TCP refused"):
+            return f"TCP connection refused ({ev.net('TCP refused')[0].detail})"
+        if ev.net("TCP SYN"):
+            return "TCP SYN sent, no answer"
+        return "the firmware never opened a TCP connection"
+    if phase == "tls":
+        alerts = ev.net("TLS alert")
+        words = "the HTTPS server logged: " + " | ".join(ev.servers.tls_errors[-2:])
+        if alerts:
+            return f"TLS alert ({alerts[0].detail}); " + (words if ev.servers.tls_errors else "")
+        if ev.servers.tls_errors:
+            return words
+        if ev.network is not None and not ev.net("TCP SYN"):
+            return "the firmware did not even connect: no CA certificates enrolled, or TLS off"
+        return "no TLS handshake completed"
     if phase == "download":
+        statuses = [e.detail for e in ev.net("HTTP ")]
         got = [f"{r.method} {r.path} {r.status} {r.bytes}" for r in ev.access]
-        return f"expected GET {ev.image_path} 200 {ev.image_size} bytes; server saw {got or 'none'}"
+        if any(r.status == 404 for r in ev.access):
+            return f"HTTP 404: the server has no {ev.image_path} (server saw {got})"
+        return (
+            f"expected GET {ev.image_path} 200 {ev.image_size} bytes; server saw {got or 'none'}"
+            + (f"; responses {statuses}" if statuses else "")
+        )
     if phase == "poweroff":
         return f"last QMP shutdown event: {ev.shutdown_event}"
-    if phase == "dhcp":
-        return "no HTTPClient offer/reply for this family in the DHCP server's log"
     return "see the console transcript and server logs in the artifacts"
 
 

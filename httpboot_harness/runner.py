@@ -30,10 +30,13 @@ from .errors import HarnessError, HarnessTimeout, PrerequisiteError
 from .evidence import Evidence, Judgement, ServerLogs, judge, meets_expectation, parse_console
 from .firmware import find_firmware
 from .machine import Machine, MachineSpec
+from .netcapture import NetEvent, read_capture
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
 from .payload import build_proof_image
 from .process import ManagedProcess, sweep_orphans
 from .server import ServerPlan, start_servers
+from .services.tcpdump import CAPTURE_FILE, Tcpdump
+from .timeline import TimelineEvent, build_timeline, format_timeline
 from .tls import TlsMaterial, make_tls_material
 from .waiting import Deadline
 
@@ -58,6 +61,7 @@ class CaseResult:
     console_tail: list[str] = field(default_factory=list)
     log_tails: dict[str, list[str]] = field(default_factory=dict)
     details: dict[str, Any] = field(default_factory=dict)
+    timeline: list[TimelineEvent] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -79,6 +83,7 @@ class CaseResult:
             "proven": self.judgement.proven,
             "error": self.error,
             **self.details,
+            "timeline": [event.to_dict() for event in self.timeline],
         }
 
 
@@ -198,10 +203,18 @@ class _CaseRun:
             self._drive_and_follow(machine, console, image.proof_line, deadline)
         # Read the logs only now: the daemons have stopped, and lighttpd writes its buffered
         # access log when it stops.
-        judgement = judge(self._evidence(machine, console, image.proof_line, image.size))
+        network = read_capture(
+            self.case_dir / "tcpdump" / CAPTURE_FILE, machine.started_wall or time.time()
+        )
+        timeline = self._timeline(machine, console, image.proof_line, network)
+        (self.case_dir / "timeline.txt").write_text(format_timeline(timeline))
+        evidence = self._evidence(machine, console, image.proof_line, image.size)
+        evidence.network = network
+        judgement = judge(evidence)
         return CaseResult(
             self.case, judgement, self.accel, self.case_dir, self.timings,
             console_tail=self._console_tail(), log_tails=self._log_tails(),
+            timeline=timeline,
             details={"accel_reason": accel_why, "firmware": str(firmware.code),
                      "boot_url": self.boot_url, "nonce": image.nonce},
         )  # fmt: skip
@@ -219,6 +232,10 @@ class _CaseRun:
         self.services = start_servers(
             plan, stack, netns=netns, workdir=self.case_dir, tag=netns, deadline=deadline
         )
+        capture = Tcpdump().start(
+            netns=netns, workdir=self.case_dir / "tcpdump", tag=netns, deadline=deadline
+        )
+        stack.callback(capture.stop)
 
     def _machine(self, code: Path, vars_copy: Path, netns: str) -> Machine:
         fw_cfg: tuple[tuple[str, Path], ...] = ()
@@ -300,6 +317,28 @@ class _CaseRun:
         if "firmware" not in self.timings and (arrived := console.arrival(proof_line)):
             self.timings["firmware"] = arrived - t0
             self.progress("image running")
+
+    def _timeline(
+        self, machine: Machine, console: Console, proof_line: str, network: list[NetEvent]
+    ) -> list[TimelineEvent]:
+        origin = self.timings_origin
+        marks = {
+            "the Front Page is on the screen": self.timings.get("front_page"),
+            "firmware reached the boot option (entry chosen)": self.timings.get("entry_selected"),
+        }
+
+        def arrival(needle: str) -> float | None:
+            arrived = console.arrival(needle)
+            return None if arrived is None else arrived - origin
+
+        return build_timeline(
+            harness_marks={what: t for what, t in marks.items() if t is not None},
+            console_arrival=arrival,
+            proof_line=proof_line,
+            network=network,
+            qmp=[(e.seconds, f"QMP {e.name}", str(e.data) if e.data else "")
+                 for e in machine.events if e.name != "RESUME"],
+        )  # fmt: skip
 
     def _evidence(
         self, machine: Machine, console: Console, proof_line: str, image_size: int

@@ -42,6 +42,9 @@ class Dnsmasq(Service):
             lines += [
                 f"dhcp-range={a.pool_v4[0]},{a.pool_v4[1]},{a.server_v4.netmask},1h",
                 "dhcp-authoritative",
+                # dnsmasq pings an address before offering it and waits 3 s for an echo; the lab
+                # has no other hosts, so that wait only delays the offer.
+                "no-ping",
                 f"dhcp-leasefile={workdir / 'dnsmasq.leases'}",
                 "log-dhcp",
                 "dhcp-vendorclass=set:http,HTTPClient",

@@ -30,7 +30,9 @@ class Radvd(Service):
             "    AdvOtherConfigFlag on;\n"
             "    MinRtrAdvInterval 3;\n"
             "    MaxRtrAdvInterval 10;\n"
-            "    MinDelayBetweenRAs 0.05;\n"
+            # The client waits RetransTimer for its duplicate address detection: 1 s by
+            # default; a router may advertise a shorter one (RFC 4861 6.3.4).
+            "    AdvRetransTimer 100;\n"
             f"    prefix {self.addressing.server_v6.network} {{\n"
             "        AdvOnLink on;\n"
             "        AdvAutonomous off;\n"
