@@ -1,8 +1,9 @@
 """The pytest plugin: options, markers, the case matrix as parameters, fixtures and reports.
 
 Registered through the ``pytest11`` entry point, so installing the package is enough. A test that
-asks for the ``httpboot_case`` fixture is run once per case of the default matrix, with the case
-id as test id and the family and scheme as markers (``pytest -m "ipv6 and https"``).
+asks for the ``httpboot_case`` fixture is run once per case (the default matrix and the seed's
+other scenarios), with the case id as test id and its markers (``pytest -m "ipv6 and https"``,
+``pytest -m iso``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from .cases import DEFAULT_MATRIX, MARKERS, Case
+from .cases import ALL_CASES, MARKERS, Case
 from .config import ACCEL_CHOICES, Settings
 from .errors import UsageError
 from .report import format_table, write_report
@@ -68,8 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_ReportCollector(config), "httpboot-report-collector")
 
 
-def case_params(cases: tuple[Case, ...] = DEFAULT_MATRIX) -> list[Any]:
-    """The cases as pytest parameters: id = case id, marks = family, scheme and httpboot."""
+def case_params(cases: tuple[Case, ...] = ALL_CASES) -> list[Any]:
+    """The cases as pytest parameters: id = case id, marks = the case's markers and httpboot."""
     return [
         pytest.param(
             case,

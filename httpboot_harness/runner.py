@@ -28,10 +28,10 @@ from .config import Settings
 from .console import Console, FirmwareConsoleError, MachineGone
 from .errors import HarnessError, HarnessTimeout, PrerequisiteError
 from .evidence import Evidence, Judgement, ServerLogs, judge, meets_expectation, parse_console
-from .firmware import find_firmware
+from .firmware import find_firmware, set_boot_uri
 from .machine import Machine, MachineSpec
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
-from .payload import build_proof_image
+from .payload import build_proof_image, build_proof_iso
 from .process import ManagedProcess, sweep_orphans
 from .services.dhcpd6 import Dhcpd6
 from .services.dnsmasq import Dnsmasq
@@ -82,6 +82,40 @@ class CaseResult:
             "error": self.error,
             **self.details,
         }
+
+
+@dataclass(frozen=True)
+class BootLocations:
+    """Where a case's image lives and how the firmware is told about it."""
+
+    image_path: str
+    """The path the server logs: ``/<id>/bootx64.efi`` (HTTP) or ``<id>/bootx64.efi`` (TFTP)."""
+    boot_url: str
+    """What the case boots from: the HTTP(S) URL, the PXE file name (v4) or the tftp:// URL (v6)."""
+    http_url: str
+    """The HTTPClient URL the mixed DHCP servers offer (the same as boot_url for HTTP cases)."""
+    pxe_file: str
+    """The PXEClient file name, relative to the TFTP root."""
+    pxe_url_v6: str
+
+
+def boot_locations(case: Case, addressing: Addressing) -> BootLocations:
+    """Derive the image path and URLs of ``case``: host name or IP literal, EFI or ISO, HTTP
+    or PXE. Pure, so the shapes are unit-tested."""
+    file_name = "boot.iso" if case.payload == "iso" else "bootx64.efi"
+    if case.url_host == "name":
+        host = addressing.hostname
+    elif case.family == "ipv4":
+        host = str(addressing.server_v4.ip)
+    else:
+        host = f"[{addressing.server_v6.ip}]"
+    http_url = f"{case.scheme}://{host}/{case.id}/{file_name}"
+    pxe_file = f"{case.id}/bootx64.efi"
+    pxe_url_v6 = f"tftp://[{addressing.server_v6.ip}]/{pxe_file}"
+    if case.boot == "pxe":
+        boot_url = pxe_file if case.family == "ipv4" else pxe_url_v6
+        return BootLocations(pxe_file, boot_url, http_url, pxe_file, pxe_url_v6)
+    return BootLocations(f"/{case.id}/{file_name}", http_url, http_url, pxe_file, pxe_url_v6)
 
 
 @functools.cache
@@ -135,8 +169,9 @@ class _CaseRun:
         self.accel = "unknown"
         self.timings: dict[str, float] = {}
         self.addressing = Addressing()
-        self.image_path = f"/{case.id}/bootx64.efi"
-        self.boot_url = f"{case.scheme}://{self.addressing.hostname}{self.image_path}"
+        self.locations = boot_locations(case, self.addressing)
+        self.image_path = self.locations.image_path
+        self.boot_url = self.locations.boot_url
         self.services: dict[str, ManagedProcess] = {}
         self.console: Console | None = None
         self.reached_entry = False
@@ -169,16 +204,22 @@ class _CaseRun:
             lab_started = time.monotonic()
             lab = stack.enter_context(Lab(new_tag(), self.addressing))
             image = build_proof_image(
-                self.case_dir / "www" / self.image_path.lstrip("/"),
+                self.case_dir / "www" / self.locations.pxe_file,
                 self.case.id,
                 script=self.case_dir / "proof-image.cfg",
             )
+            if self.case.payload == "iso":
+                image = build_proof_iso(
+                    image, self.case_dir / "www" / self.image_path.lstrip("/"), self.case_dir
+                )
             if self.case.scheme == "https" and self.tls is None:
                 self.tls = make_tls_material(self.case_dir / "tls", self.addressing)
             self._start_services(stack, lab.name, deadline)
             self.timings["lab_setup"] = time.monotonic() - lab_started
 
             vars_copy = firmware.copy_vars(self.case_dir / "OVMF_VARS.fd")
+            if self.case.url_source == "preset":
+                set_boot_uri(vars_copy, self.locations.http_url)
             machine = self._machine(firmware.code, vars_copy, lab.name)
             stack.callback(machine.stop)
             self.progress("qemu")
@@ -204,9 +245,24 @@ class _CaseRun:
         tls_files = None
         if self.tls is not None:
             tls_files = TlsFiles(self.tls.server_certificate, self.tls.server_key)
+        case, where = self.case, self.locations
+        offered_url = where.http_url if case.url_source == "dhcp" else None
+        name_server = case.url_host == "name"
         services = [
-            Dnsmasq(self.boot_url, self.addressing),
-            Dhcpd6(self.boot_url, self.addressing),
+            Dnsmasq(
+                offered_url,
+                self.addressing,
+                name_server=name_server,
+                tftp_root=self.case_dir / "www",
+                pxe_boot_file=where.pxe_file,
+            ),
+            Dhcpd6(
+                offered_url,
+                self.addressing,
+                vendor_form=case.dhcp6_vendor,
+                pxe_url_v6=where.pxe_url_v6,
+                name_server=name_server,
+            ),
             Radvd(self.addressing),
             Lighttpd(self.case_dir / "www", tls_files),
         ]
@@ -229,6 +285,7 @@ class _CaseRun:
             vars_copy=vars_copy,
             socket_dir=Machine.new_socket_dir(),
             fw_cfg_files=fw_cfg,
+            boot_menu_ms=1000 if self.case.url_source == "preset" else 60000,
             extra_args=self.settings.qemu_args,
         )
         return Machine(spec, netns=netns, tag=netns, workdir=self.case_dir)
@@ -239,6 +296,13 @@ class _CaseRun:
         """Drive the menus like a person would, then follow the boot until it ends."""
         t0 = machine.started_monotonic or time.monotonic()
         try:
+            if self.case.url_source == "preset":
+                # BootNext in the vars picks the entry: no key is pressed.
+                self.reached_entry = True
+                self.progress("booting")
+                self._follow_boot(machine, console, proof_line, deadline, t0)
+                machine.poll_events()
+                return
             self.progress("front-page")
             console.enter_front_page(deadline)
             self.timings["front_page"] = time.monotonic() - t0
