@@ -25,7 +25,7 @@ from typing import Any
 from .accel import resolve_accel
 from .cases import Case
 from .config import Settings
-from .console import Console, FirmwareConsoleError, MachineGone
+from .console import KEY_ENTER, KEY_ESC, Console, FirmwareConsoleError, MachineGone
 from .errors import HarnessError, HarnessTimeout, PrerequisiteError
 from .evidence import Evidence, Judgement, ServerLogs, judge, meets_expectation, parse_console
 from .firmware import find_firmware, set_boot_uri
@@ -43,6 +43,7 @@ from .waiting import Deadline
 log = logging.getLogger(__name__)
 
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
+URI_BOOT_DESCRIPTION = "HBH-URI-BOOT"
 
 Progress = Callable[[str], None]
 
@@ -306,6 +307,9 @@ class _CaseRun:
             self.progress("front-page")
             console.enter_front_page(deadline)
             self.timings["front_page"] = time.monotonic() - t0
+            entry_label = self.case.boot_entry_label
+            if self.case.url_source == "uri":
+                entry_label = self._type_boot_uri(console, deadline)
             self.progress("boot-manager")
             console.choose("Boot Manager", deadline)
             console.wait_for(
@@ -314,7 +318,7 @@ class _CaseRun:
                 "the Boot Manager",
             )
             console.settle(deadline)
-            console.choose(self.case.boot_entry_label, deadline)
+            console.choose(entry_label, deadline)
             self.reached_entry = True
             self.timings["entry_selected"] = time.monotonic() - t0
             self.progress("booting")
@@ -328,6 +332,62 @@ class _CaseRun:
         except MachineGone as exc:
             log.info("%s: QEMU ended: %s", self.case.id, exc)
         machine.poll_events()
+
+    def _type_boot_uri(self, console: Console, deadline: Deadline) -> str:
+        """The seed's manual way: Device Manager -> Network Device List -> the NIC -> HTTP Boot
+        Configuration -> description and Boot URI typed in, saved with 'Y'; back on the Front
+        Page. Returns the new boot option's description, which the Boot Manager then lists."""
+        description = URI_BOOT_DESCRIPTION
+        steps = ("Device Manager", "Network Device List", "MAC:", "HTTP Boot Configuration")
+        for label in steps:
+            self.progress(label)
+            console.choose(label, deadline)
+            title = console.screen.text().splitlines()[:3]  # not yet redrawn: read before pump
+            console.wait_for(
+                lambda title=title: console.screen.text().splitlines()[:3] != title,  # type: ignore[misc]
+                deadline,
+                f"the page behind {label!r}",
+            )
+            console.settle(deadline)
+            self._snapshot(label)
+        for field_label, value in (
+            ("Input the description", description),
+            ("Boot URI", self.locations.http_url),
+        ):
+            console.choose(field_label, deadline)
+            console.settle(deadline)
+            if field_label == "Input the description":
+                for _ in range(40):  # clear the default "UEFI HTTP"
+                    console.press(b"\x08", deadline)
+            console.type_text(value, deadline)
+            console.press(KEY_ENTER, deadline)
+            self._snapshot(field_label)
+        # Leave the form: the browser asks whether to save the changes; 'Y' saves and exits.
+        console.send(KEY_ESC)
+        console.wait_for(
+            lambda: bool(console.screen.rows_with("Save Changes")), deadline, "the save prompt"
+        )
+        console.settle(deadline)
+        self._snapshot("save prompt")
+        while not console.screen.rows_with("Boot Maintenance Manager"):
+            key = b"Y" if console.screen.rows_with("Save Changes") else KEY_ESC
+            title = console.screen.text().splitlines()[:3]
+            console.send(key)
+            console.wait_for(
+                lambda title=title: console.screen.text().splitlines()[:3] != title,  # type: ignore[misc]
+                deadline,
+                "the firmware to leave the page",
+            )
+            console.settle(deadline)
+        return description
+
+    def _snapshot(self, step: str) -> None:
+        """Keep each screen of the menu walk: the first thing to read when a label changes."""
+        if self.console is not None:
+            name = "".join(c if c.isalnum() else "-" for c in step.lower())
+            folder = self.case_dir / "screens"
+            folder.mkdir(exist_ok=True)
+            (folder / f"{name}.txt").write_text(self.console.screen.text())
 
     def _follow_boot(
         self, machine: Machine, console: Console, proof_line: str, deadline: Deadline, t0: float
