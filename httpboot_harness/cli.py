@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .cases import DEFAULT_MATRIX, Case, case_by_id
-from .config import ACCEL_CHOICES, Settings
+from .config import ACCEL_CHOICES, DHCP_SERVER_CHOICES, HTTP_SERVER_CHOICES, Settings
 from .errors import HarnessError, UsageError
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
@@ -46,6 +46,12 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifacts", help="folder for per-case artifacts")
     parser.add_argument("--timeout", help="deadline in seconds for one case (default: 180)")
     parser.add_argument("--json", dest="report", help="write the JSON report to this path")
+    parser.add_argument(
+        "--http-server", choices=HTTP_SERVER_CHOICES, help="HTTP(S) server (default: lighttpd)"
+    )
+    parser.add_argument(
+        "--dhcp-server", choices=DHCP_SERVER_CHOICES, help="DHCPv4 server (default: dnsmasq)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
 
 
@@ -57,7 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     matrix = sub.add_parser("matrix", help="run several cases and print a summary table")
-    matrix.add_argument("cases", nargs="*", help="case ids (default: the whole default matrix)")
+    matrix.add_argument(
+        "cases", nargs="*", help="case ids, also the seed scenarios (default: the default matrix)"
+    )
     run = sub.add_parser("run", help="run one case and print its verdict and console")
     run.add_argument("case", help="case id, e.g. ipv6-https")
     for command in (matrix, run):
@@ -75,6 +83,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         "artifacts",
         "timeout",
         "report",
+        "http_server",
+        "dhcp_server",
     )
     cli = {key: getattr(args, key, None) for key in keys}
     return Settings.merge(cli=cli, env=os.environ)

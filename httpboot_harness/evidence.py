@@ -38,6 +38,10 @@ _DHCPD6_REPLY = re.compile(
     r"(?P<kind>Advertise|Reply) NA: address (?P<address>[0-9a-f:]+) to client with duid"
 )
 _DHCPD6_OFFER = re.compile(r"httpboot-offer vendor-class (?P<vendor>\S+) url (?P<url>\S+)")
+_ISC_DHCP4 = re.compile(
+    r"(?P<message>DHCP[A-Z]+) (?:on|for) (?P<address>[0-9.]+) (?:\(\S+\) )?(?:to|from) "
+    r"(?P<mac>[0-9a-f:]{17})"
+)
 _TFTP_SENT = re.compile(r"dnsmasq-tftp\[\d+\]: sent (?P<path>\S+) to (?P<client>\S+)")
 _STATION = re.compile(r"Station IP(?:v6)? address is (?P<address>[0-9a-fA-F:.]+)")
 _FILE_SIZE = re.compile(r"File Size: (?P<size>\d+) Bytes")
@@ -113,6 +117,32 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
                 bootfile=bootfile.get(xid),
             )
         )
+    return exchanges
+
+
+def parse_isc_dhcpd4(text: str) -> list[Dhcp4Exchange]:
+    """ISC dhcpd's DHCPOFFER/DHCPACK lines, each with the offer the harness's class logged just
+    before it (dhcpd logs no transaction id, so one exchange per acknowledged lease)."""
+    exchanges: list[Dhcp4Exchange] = []
+    messages: list[str] = []
+    offer: tuple[str, str] | None = None
+    for line in text.splitlines():
+        if m := _DHCPD6_OFFER.search(line):
+            offer = (m["vendor"], m["url"])
+        elif m := _ISC_DHCP4.search(line):
+            messages.append(m["message"])
+            if m["message"] == "DHCPACK":
+                exchanges.append(
+                    Dhcp4Exchange(
+                        xid=f"isc-{len(exchanges)}",
+                        messages=tuple(messages),
+                        address=m["address"],
+                        mac=m["mac"],
+                        vendor_class_sent=offer is not None and offer[0] == "HTTPClient",
+                        bootfile=offer[1] if offer else None,
+                    )
+                )
+                messages, offer = [], None
     return exchanges
 
 
@@ -192,12 +222,15 @@ class ServerLogs:
             return path.read_text(errors="replace") if path.exists() else ""
 
         dnsmasq = read("dnsmasq/dnsmasq.log")
+        http_servers = ("lighttpd", "apache2")  # whichever ran this case left its logs
         return cls(
-            access=parse_access_log(read("lighttpd/access.log")),
-            dhcp4=parse_dnsmasq_dhcp(dnsmasq),
+            access=[r for s in http_servers for r in parse_access_log(read(f"{s}/access.log"))],
+            dhcp4=parse_dnsmasq_dhcp(dnsmasq) + parse_isc_dhcpd4(read("dhcpd4/dhcpd4.log")),
             dhcp6=parse_dhcpd6(read("dhcpd6/dhcpd6.log")),
             dns_queries=parse_dns_queries(dnsmasq),
-            tls_errors=tls_error_lines(read("lighttpd/error.log")),
+            tls_errors=[
+                line for s in http_servers for line in tls_error_lines(read(f"{s}/error.log"))
+            ],
             tftp=parse_tftp_log(dnsmasq),
         )
 

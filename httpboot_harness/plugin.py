@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .cases import ALL_CASES, MARKERS, Case
-from .config import ACCEL_CHOICES, Settings
+from .config import ACCEL_CHOICES, DHCP_SERVER_CHOICES, HTTP_SERVER_CHOICES, Settings
 from .errors import UsageError
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
@@ -36,6 +36,8 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("artifacts", "folder for per-case artifacts (default: pytest's temporary folder)", {}),
     ("timeout", "deadline in seconds for one case (default: 180)", {}),
     ("report", "write the JSON report of all cases to this path", {}),
+    ("http_server", "HTTP(S) server (default: lighttpd)", {"choices": HTTP_SERVER_CHOICES}),
+    ("dhcp_server", "DHCPv4 server (default: dnsmasq)", {"choices": DHCP_SERVER_CHOICES}),
 )  # fmt: skip
 
 

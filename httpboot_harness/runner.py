@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -33,6 +34,9 @@ from .machine import Machine, MachineSpec
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
 from .payload import build_proof_image, build_proof_iso
 from .process import ManagedProcess, sweep_orphans
+from .services.apache2 import Apache2
+from .services.base import Service
+from .services.dhcpd4 import Dhcpd4
 from .services.dhcpd6 import Dhcpd6
 from .services.dnsmasq import Dnsmasq
 from .services.lighttpd import Lighttpd, TlsFiles
@@ -237,7 +241,9 @@ class _CaseRun:
             self.case, judgement, self.accel, self.case_dir, self.timings,
             console_tail=self._console_tail(), log_tails=self._log_tails(),
             details={"accel_reason": accel_why, "firmware": str(firmware.code),
-                     "boot_url": self.boot_url, "nonce": image.nonce},
+                     "boot_url": self.boot_url, "nonce": image.nonce,
+                     "image_path": self.image_path, "image_size": image.size,
+                     "servers": sorted(self.services)},
         )  # fmt: skip
 
     # -- steps -----------------------------------------------------------------------------
@@ -249,14 +255,22 @@ class _CaseRun:
         case, where = self.case, self.locations
         offered_url = where.http_url if case.url_source == "dhcp" else None
         name_server = case.url_host == "name"
-        services = [
+        isc_v4 = self.settings.dhcp_server == "isc"
+        services: list[Service] = [
             Dnsmasq(
                 offered_url,
                 self.addressing,
+                dhcp_v4=not isc_v4,
                 name_server=name_server,
                 tftp_root=self.case_dir / "www",
                 pxe_boot_file=where.pxe_file,
             ),
+        ]
+        if isc_v4:
+            services.append(
+                Dhcpd4(offered_url, self.addressing, name_server, pxe_boot_file=where.pxe_file)
+            )
+        services += [
             Dhcpd6(
                 offered_url,
                 self.addressing,
@@ -265,8 +279,13 @@ class _CaseRun:
                 name_server=name_server,
             ),
             Radvd(self.addressing),
-            Lighttpd(self.case_dir / "www", tls_files),
         ]
+        if self.settings.http_server == "apache2":
+            served = Path(tempfile.mkdtemp(prefix=f"{netns}-www-"))
+            stack.callback(shutil.rmtree, served, ignore_errors=True)
+            services.append(Apache2(self.case_dir / "www", served, tls_files))
+        else:
+            services.append(Lighttpd(self.case_dir / "www", tls_files))
         tag = netns
         for service in services:
             process = service.start(
