@@ -67,6 +67,9 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     config.addinivalue_line("markers", "httpboot: a test that boots OVMF (slow, needs root)")
+    config.addinivalue_line(
+        "markers", "alt_servers: boots on the seed's other servers (apache2, ISC dhcpd for DHCPv4)"
+    )
     config.stash[SETTINGS_KEY] = _settings_from(config)
     config.pluginmanager.register(_ReportCollector(config), "httpboot-report-collector")
 
