@@ -116,6 +116,7 @@ SEED_SCENARIOS: tuple[Case, ...] = (
     Case("ipv6", "http", boot="pxe", dhcp6_vendor="classes"),
     # "Edit "Boot URI", point to the position of ISO file" (and the vars fast path).
     Case("ipv4", "http", url_source="uri"),
+    Case("ipv4", "http", payload="iso", url_source="uri"),
     Case("ipv4", "http", url_source="preset"),
 )
 

@@ -28,21 +28,21 @@ def test_matrix_cases_become_test_ids(pytester: pytest.Pytester) -> None:
     ("expression", "count"),
     [
         ("ipv6", 8),
-        ("ipv4", 8),
+        ("ipv4", 9),
         ("https", 3),
         ("ipv6 and https", 1),
-        ("http and not https", 11),
+        ("http and not https", 12),
         ("literal", 2),
-        ("iso", 2),
+        ("iso", 3),
         ("dhcp6_variants", 4),
         ("pxe", 2),
-        ("uri", 2),
+        ("uri", 3),
     ],
 )
 def test_markers_select_cases(pytester: pytest.Pytester, expression: str, count: int) -> None:
     pytester.makepyfile(USER_TEST)
     result = pytester.runpytest("--collect-only", "-q", "-m", expression)
-    result.stdout.fnmatch_lines([f"{count}/16 tests collected*"])
+    result.stdout.fnmatch_lines([f"{count}/17 tests collected*"])
 
 
 def test_options_are_registered(pytester: pytest.Pytester) -> None:

@@ -27,6 +27,7 @@ def test_seed_scenarios_have_stable_unique_ids() -> None:
         "pxe-ipv4",
         "pxe-ipv6",
         "ipv4-http-uri",
+        "ipv4-http-iso-uri",
         "ipv4-http-preset",
     ]
     assert len({c.id for c in ALL_CASES}) == len(ALL_CASES)
