@@ -32,7 +32,7 @@ class Apache2(Service):
     https_port: int = 443
 
     name = "apache2"
-    binary = Binary("apache2", "apache2")
+    binary = Binary("apache2", "apache2-bin media-types")
 
     def render(self, workdir: Path) -> dict[str, str]:
         modules = ["mpm_event", "authz_core", "mime"]
