@@ -26,7 +26,7 @@ from pathlib import Path
 from _pytest.mark.expression import Expression, ExpressionMatcher
 
 from .cases import ALL_CASES, DEFAULT_MATRIX, Case, case_by_id
-from .config import ACCEL_CHOICES, Settings
+from .config import ACCEL_CHOICES, DHCP_SERVER_CHOICES, HTTP_SERVER_CHOICES, PROFILES, Settings
 from .console import plain_text
 from .doctor import boot_can_run, format_checks, run_checks
 from .errors import HarnessError, UsageError
@@ -38,7 +38,10 @@ from .tls import TlsMaterial, make_tls_material
 
 EXIT_OK, EXIT_FIRMWARE_FAILED, EXIT_USAGE, EXIT_CANNOT_JUDGE = 0, 1, 2, 125
 EXIT_BISECT_ABORT, EXIT_INTERRUPTED = 128, 130
-SETTING_KEYS = ("ovmf_code", "ovmf_vars", "qemu", "accel", "qemu_args", "artifacts", "timeout")
+SETTING_KEYS = (
+    "ovmf_code", "ovmf_vars", "qemu", "accel", "qemu_args", "artifacts", "timeout",
+    "http_server", "dhcp_server", "profile",
+)  # fmt: skip
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
@@ -60,6 +63,15 @@ def _common_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--artifacts", help="folder for per-case artifacts")
     parser.add_argument("--timeout", help="deadline in seconds for one case (default: 180)")
+    parser.add_argument(
+        "--http-server", choices=HTTP_SERVER_CHOICES, help="HTTP(S) server (default: lighttpd)"
+    )
+    parser.add_argument(
+        "--dhcp-server", choices=DHCP_SERVER_CHOICES, help="DHCPv4 server (default: dnsmasq)"
+    )
+    parser.add_argument(
+        "--profile", choices=PROFILES, help="server settings: tuned (default) or seed (the HOWTO)"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
 
 

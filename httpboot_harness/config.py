@@ -17,6 +17,12 @@ from .errors import UsageError
 Accel = Literal["auto", "kvm", "tcg"]
 ACCEL_CHOICES: tuple[Accel, ...] = ("auto", "kvm", "tcg")
 ENV_PREFIX = "HTTPBOOT_"
+HttpServer = Literal["lighttpd", "apache2"]
+DhcpServer = Literal["dnsmasq", "isc"]
+HTTP_SERVER_CHOICES: tuple[HttpServer, ...] = ("lighttpd", "apache2")
+DHCP_SERVER_CHOICES: tuple[DhcpServer, ...] = ("dnsmasq", "isc")
+Profile = Literal["tuned", "seed"]
+PROFILES: tuple[Profile, ...] = ("tuned", "seed")
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,12 @@ class Settings:
     """Deadline for one case, from lab setup to verdict, in seconds."""
     report: Path | None = None
     """Where to write the JSON report of all cases run."""
+    http_server: HttpServer = "lighttpd"
+    """The seed's web servers: lighttpd or apache2, for HTTP and HTTPS."""
+    dhcp_server: DhcpServer = "dnsmasq"
+    """DHCPv4 from dnsmasq, or ISC dhcpd with the seed's dhcpd.conf (DHCPv6 is always ISC)."""
+    profile: Profile = "tuned"
+    """Server settings: "tuned" lets the firmware go fastest, "seed" is the HOWTO as written."""
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -81,6 +93,12 @@ def _convert(key: str, value: Any) -> Any:
                 "use auto to let the harness probe KVM"
             )
         return cast(Accel, value)
+    if key == "http_server":
+        return _choice(key, value, HTTP_SERVER_CHOICES)
+    if key == "dhcp_server":
+        return _choice(key, value, DHCP_SERVER_CHOICES)
+    if key == "profile":
+        return _choice(key, value, PROFILES)
     if key == "timeout":
         try:
             seconds = float(value)
@@ -94,6 +112,13 @@ def _convert(key: str, value: Any) -> Any:
             return tuple(shlex.split(value))
         return tuple(str(v) for v in value)
     return str(value)
+
+
+def _choice(key: str, value: Any, choices: tuple[str, ...]) -> Any:
+    if value not in choices:
+        name = key.replace("_", "-")
+        raise UsageError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+    return value
 
 
 def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:

@@ -58,6 +58,11 @@ class FirmwareScreen:
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self._screen.display).rstrip() + "\n"
 
+    def state(self) -> tuple[tuple[str, ...], int, int]:
+        """Every cell and the cursor: changes on any echo, even of a trailing space."""
+        cursor = self._screen.cursor
+        return tuple(self._screen.display), cursor.x, cursor.y
+
     def rows_with(self, label: str) -> list[int]:
         return [y for y, line in enumerate(self._screen.display) if label in line]
 
@@ -205,6 +210,23 @@ class Console:
             )
             self.settle(deadline)
         raise FirmwareConsoleError(f"could not reach {label!r}:\n{self.screen.text()}")
+
+    def type_text(self, text: str, deadline: Deadline) -> None:
+        """Type into an open edit box one key at a time, each after the screen echoed the last."""
+        for char in text:
+            before = self.screen.state()
+            self.send(char.encode("ascii"))
+            self.wait_for(
+                lambda before=before: self.screen.state() != before,  # type: ignore[misc]
+                deadline,
+                f"the firmware to echo {char!r}",
+            )
+            self.settle(deadline)
+
+    def press(self, key: bytes, deadline: Deadline) -> None:
+        """Press one key and wait until the firmware has redrawn (or stays quiet)."""
+        self.send(key)
+        self.settle(deadline)
 
     def close(self) -> None:
         self._raw_file.close()

@@ -41,9 +41,15 @@ _DHCPD6_REPLY = re.compile(
     r"(?P<kind>Advertise|Reply) NA: address (?P<address>[0-9a-f:]+) to client with duid"
 )
 _DHCPD6_OFFER = re.compile(r"httpboot-offer vendor-class (?P<vendor>\S+) url (?P<url>\S+)")
+_ISC_DHCP4 = re.compile(
+    r"(?P<message>DHCP[A-Z]+) (?:on|for) (?P<address>[0-9.]+) (?:\(\S+\) )?(?:to|from) "
+    r"(?P<mac>[0-9a-f:]{17})"
+)
+_TFTP_SENT = re.compile(r"dnsmasq-tftp\[\d+\]: sent (?P<path>\S+) to (?P<client>\S+)")
 _STATION = re.compile(r"Station IP(?:v6)? address is (?P<address>[0-9a-fA-F:.]+)")
 _FILE_SIZE = re.compile(r"File Size: (?P<size>\d+) Bytes")
 _FIRMWARE_ERROR = re.compile(r"Error: |[Ff]ailed")
+NBP_OK = "NBP file downloaded successfully."
 _HTTPCLIENT_HEX = "48:54:54:50:43:6c:69:65:6e:74"  # "HTTPClient"
 
 
@@ -117,9 +123,47 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
     return exchanges
 
 
+def parse_isc_dhcpd4(text: str) -> list[Dhcp4Exchange]:
+    """ISC dhcpd's DHCPOFFER/DHCPACK lines, each with the offer the harness's class logged just
+    before it (dhcpd logs no transaction id, so one exchange per acknowledged lease)."""
+    exchanges: list[Dhcp4Exchange] = []
+    messages: list[str] = []
+    offer: tuple[str, str] | None = None
+    for line in text.splitlines():
+        if m := _DHCPD6_OFFER.search(line):
+            offer = (m["vendor"], m["url"])
+        elif m := _ISC_DHCP4.search(line):
+            messages.append(m["message"])
+            if m["message"] == "DHCPACK":
+                exchanges.append(
+                    Dhcp4Exchange(
+                        xid=f"isc-{len(exchanges)}",
+                        messages=tuple(messages),
+                        address=m["address"],
+                        mac=m["mac"],
+                        vendor_class_sent=offer is not None and offer[0] == "HTTPClient",
+                        bootfile=offer[1] if offer else None,
+                    )
+                )
+                messages, offer = [], None
+    return exchanges
+
+
 def parse_dns_queries(text: str) -> list[tuple[str, str, str]]:
     """(record type, name, client) for each query dnsmasq logged."""
     return [(m["type"], m["name"], m["client"]) for m in _DNSMASQ_QUERY.finditer(text)]
+
+
+@dataclass(frozen=True)
+class TftpRecord:
+    path: str
+    """The file's path on the server (dnsmasq logs the full path under its tftp-root)."""
+    client: str
+
+
+def parse_tftp_log(text: str) -> list[TftpRecord]:
+    """Files dnsmasq's TFTP server sent completely, and to whom."""
+    return [TftpRecord(m["path"], m["client"]) for m in _TFTP_SENT.finditer(text)]
 
 
 @dataclass(frozen=True)
@@ -142,6 +186,7 @@ class ConsoleFacts:
     station_address: str | None
     file_size: int | None
     download_complete: bool
+    nbp_downloaded: bool
     proof_seen: bool
     firmware_errors: tuple[str, ...]
 
@@ -156,6 +201,7 @@ def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
         station_address=station["address"] if station else None,
         file_size=int(size["size"]) if size else None,
         download_complete="Downloading...100%" in plain,
+        nbp_downloaded=NBP_OK in plain,
         proof_seen=proof_line in plain,
         firmware_errors=errors,
     )
@@ -170,6 +216,7 @@ class ServerLogs:
     dhcp6: Dhcp6Log
     dns_queries: list[tuple[str, str, str]]
     tls_errors: list[str]
+    tftp: list[TftpRecord] = field(default_factory=list)
 
     @classmethod
     def from_case_dir(cls, case_dir: Path) -> ServerLogs:
@@ -178,12 +225,16 @@ class ServerLogs:
             return path.read_text(errors="replace") if path.exists() else ""
 
         dnsmasq = read("dnsmasq/dnsmasq.log")
+        http_servers = ("lighttpd", "apache2")  # whichever ran this case left its logs
         return cls(
-            access=parse_access_log(read("lighttpd/access.log")),
-            dhcp4=parse_dnsmasq_dhcp(dnsmasq),
+            access=[r for s in http_servers for r in parse_access_log(read(f"{s}/access.log"))],
+            dhcp4=parse_dnsmasq_dhcp(dnsmasq) + parse_isc_dhcpd4(read("dhcpd4/dhcpd4.log")),
             dhcp6=parse_dhcpd6(read("dhcpd6/dhcpd6.log")),
             dns_queries=parse_dns_queries(dnsmasq),
-            tls_errors=tls_error_lines(read("lighttpd/error.log")),
+            tls_errors=[
+                line for s in http_servers for line in tls_error_lines(read(f"{s}/error.log"))
+            ],
+            tftp=parse_tftp_log(dnsmasq),
         )
 
 
@@ -238,22 +289,48 @@ def judge(ev: Evidence) -> Judgement:
     """Walk the chain of phases; the first one without evidence decides the verdict."""
     case = ev.case
     proven: dict[str, str] = {}
-    https_port, http_port = 443, 80
-    wanted_port = https_port if case.scheme == "https" else http_port
-
     checks: list[tuple[str, str | None]] = []
     checks.append(("firmware", "the firmware drew its screens" if ev.firmware_output else None))
     checks.append(
         (
             "boot-entry",
-            f"selected {case.boot_entry_label!r} in the Boot Manager"
-            if ev.reached_boot_entry
-            else None,
+            _entry_note(case) if ev.reached_boot_entry else None,
         )
     )
     checks.append(("dhcp", _dhcp_proof(ev)))
-    host = ev.boot_url.split("/")[2]
-    checks.append(("dns", _dns_proof(ev, host)))
+    checks.append(("dns", _dns_proof(ev)))
+    if case.boot == "pxe":
+        checks.append(("download", _tftp_proof(ev)))
+    else:
+        checks += _http_proofs(ev)
+    checks.append(("image", f"console: {ev.proof_line!r}" if ev.console.proof_seen else None))
+    event = ev.shutdown_event
+    poweroff = None
+    if event and event.get("guest") and event.get("reason") == "guest-shutdown":
+        poweroff = "QMP SHUTDOWN (guest=true, reason=guest-shutdown)"
+    checks.append(("poweroff", poweroff))
+
+    for phase, proof in checks:
+        if proof is None:
+            return _failed_at(phase, ev, proven)
+        proven[phase] = proof
+    return Judgement("booted", None, "the firmware downloaded the image and ran it", proven)
+
+
+def _entry_note(case: Case) -> str:
+    if case.url_source == "preset":
+        return "BootNext Boot0099 with the boot URI, written by virt-fw-vars --set-boot-uri"
+    if case.url_source == "uri":
+        return f"typed the Boot URI in HTTP Boot Configuration, selected {case.boot_entry_label!r}"
+    return f"selected {case.boot_entry_label!r} in the Boot Manager"
+
+
+def _http_proofs(ev: Evidence) -> list[tuple[str, str | None]]:
+    """tls (for https) and download: the HTTP server's access log and the console agree."""
+    case = ev.case
+    https_port, http_port = 443, 80
+    wanted_port = https_port if case.scheme == "https" else http_port
+    checks: list[tuple[str, str | None]] = []
     requests_on_port = [
         r for r in ev.access if r.port == wanted_port and _family_of(r.client) == case.family
     ]
@@ -281,18 +358,18 @@ def judge(ev: Evidence) -> Judgement:
             "console: Downloading...100%"
         )
     checks.append(("download", download))
-    checks.append(("image", f"console: {ev.proof_line!r}" if ev.console.proof_seen else None))
-    event = ev.shutdown_event
-    poweroff = None
-    if event and event.get("guest") and event.get("reason") == "guest-shutdown":
-        poweroff = "QMP SHUTDOWN (guest=true, reason=guest-shutdown)"
-    checks.append(("poweroff", poweroff))
+    return checks
 
-    for phase, proof in checks:
-        if proof is None:
-            return _failed_at(phase, ev, proven)
-        proven[phase] = proof
-    return Judgement("booted", None, "the firmware downloaded the image and ran it", proven)
+
+def _tftp_proof(ev: Evidence) -> str | None:
+    """PXE: the TFTP server sent the whole file to the client, and the firmware said so."""
+    wanted = "/" + ev.image_path.lstrip("/")
+    if not ev.console.nbp_downloaded:
+        return None
+    for record in ev.servers.tftp:
+        if record.path.endswith(wanted) and _family_of(record.client) == ev.case.family:
+            return f"dnsmasq-tftp: sent {record.path} to {record.client}; console: {NBP_OK}"
+    return None
 
 
 def _dhcp_proof(ev: Evidence) -> str | None:
@@ -300,17 +377,27 @@ def _dhcp_proof(ev: Evidence) -> str | None:
     station = ev.console.station_address
     if case.family == "ipv4":
         for ex in ev.servers.dhcp4:
-            answered = "DHCPACK" in ex.messages and ex.vendor_class_sent
-            if answered and ex.bootfile == ev.boot_url and station in (None, ex.address):
+            if "DHCPACK" not in ex.messages or station not in (None, ex.address):
+                continue
+            if case.url_source != "dhcp" and ex.bootfile is None:
+                return f"DHCPACK {ex.address} to {ex.mac}: an address and no boot file"
+            if case.boot == "pxe" and ex.bootfile == ev.boot_url:
+                return f"DHCPACK {ex.address} to {ex.mac} with PXE boot file {ex.bootfile}"
+            if case.boot == "http" and ex.vendor_class_sent and ex.bootfile == ev.boot_url:
                 return (
-                    f"dnsmasq: DHCPACK {ex.address} to {ex.mac} with option 60 HTTPClient "
+                    f"DHCPACK {ex.address} to {ex.mac} with option 60 HTTPClient "
                     f"and boot file {ex.bootfile}"
                 )
         return None
     replies = [addr for kind, addr in ev.servers.dhcp6.replies if kind == "Reply"]
-    offers = [url for vendor, url in ev.servers.dhcp6.offers if vendor == "HTTPClient"]
+    if replies and case.url_source != "dhcp" and not ev.servers.dhcp6.offers:
+        return f"dhcpd6: Reply NA {replies[-1]}: an address and no boot URL"
+    offers = [url for vendor, url in ev.servers.dhcp6.offers if vendor == case.vendor_class]
     if replies and ev.boot_url in offers:
-        return f"dhcpd6: Reply NA {replies[-1]} with vendor-class HTTPClient and {ev.boot_url}"
+        return (
+            f"dhcpd6: Reply NA {replies[-1]} with {case.vendor_class} offer {ev.boot_url} "
+            f"({case.dhcp6_vendor} vendor-class form)"
+        )
     return None
 
 
@@ -321,10 +408,16 @@ def _connect_proof(ev: Evidence, port: int, requests: list[AccessRecord]) -> str
     return f"TCP connection to port {port} accepted" if connected else None
 
 
-def _dns_proof(ev: Evidence, host: str) -> str | None:
-    if _family_of(host) is not None:
-        return f"no DNS needed: the URL names {host}"
+def _dns_proof(ev: Evidence) -> str | None:
     wanted = "A" if ev.case.family == "ipv4" else "AAAA"
+    if "://" not in ev.boot_url:
+        return "no DNS needed: the PXE offer names the TFTP server by address"
+    host = ev.boot_url.split("/")[2]
+    if _family_of(host) is not None:
+        asked = [q for q in ev.servers.dns_queries if q[0] == wanted]
+        if asked:
+            return None  # the URL named an address, yet the client resolved a name
+        return f"no DNS needed: the URL names {host}, and no {wanted} query was logged"
     for rtype, name, client in ev.servers.dns_queries:
         if rtype == wanted and name == host:
             return f"dnsmasq answered {rtype} {name} for {client}"

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -152,4 +154,20 @@ def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
         raise UsageError(
             f"{what} file {path} is {size} bytes, smaller than any OVMF vars store "
             f"({min_bytes}); pass the VARS file that belongs to the code file"
+        )
+
+
+def set_boot_uri(vars_copy: Path, url: str) -> None:
+    """Write a one-time network boot entry for ``url`` into the vars copy (BootNext=Boot0099):
+    the fast path of the seed's "Boot URI", done with virt-firmware's ``virt-fw-vars``."""
+    tool = Path(sys.executable).with_name("virt-fw-vars")
+    executable = str(tool) if tool.exists() else shutil.which("virt-fw-vars")
+    if executable is None:
+        raise PrerequisiteError("virt-fw-vars is not installed", "pip install virt-firmware")
+    argv = [executable, "--inplace", str(vars_copy), "--set-boot-uri", url]
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise PrerequisiteError(
+            f"virt-fw-vars failed ({result.returncode}): {result.stderr.strip()}",
+            "pip install --upgrade virt-firmware",
         )

@@ -45,6 +45,9 @@ class MachineSpec:
     mac: str = DEFAULT_MAC
     memory_mb: int = 1024
     fw_cfg_files: tuple[tuple[str, Path], ...] = ()
+    boot_menu_ms: int = 60000
+    """How long the firmware waits for ESC; long by default so the harness drives the menus,
+    short when the boot entry is preset in the vars (BootNext) and nobody presses a key."""
     extra_args: tuple[str, ...] = ()
 
     @property
@@ -83,8 +86,7 @@ class MachineSpec:
             "-chardev", f"socket,id=serial0,path={self.serial_socket},server=on,wait=off",
             "-serial", "chardev:serial0",
             "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
-            # Long enough that the firmware waits at its prompt until we press ESC.
-            "-boot", "menu=on,splash-time=60000",
+            "-boot", f"menu=on,splash-time={self.boot_menu_ms}",
             "-no-reboot",
             "-no-shutdown",
             *self.extra_args,

@@ -82,3 +82,47 @@ def build_proof_image(
             "apt-get install --reinstall grub-common grub-efi-amd64-bin",
         )
     return ProofImage(destination, case_id, nonce)
+
+
+ESP_SIZE_KIB = 2880
+"""The EFI system partition image inside the ISO: room for the proof image, a FAT12 floppy size."""
+
+
+def _tool(name: str, package: str) -> str:
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    if path is None:
+        raise PrerequisiteError(f"{name} is not installed", f"apt-get install {package}")
+    return path
+
+
+def _run(argv: list[str], package: str) -> None:
+    result = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    if result.returncode != 0:
+        raise PrerequisiteError(
+            f"{Path(argv[0]).name} failed ({result.returncode}): {result.stderr.strip()}",
+            f"apt-get install --reinstall {package}",
+        )
+
+
+def build_proof_iso(image: ProofImage, destination: Path, workdir: Path) -> ProofImage:
+    """Wrap the proof program in an ISO the firmware boots as a RAM disk (the seed's "boot an
+    ISO from a URL"): an El Torito EFI boot image, a FAT file system holding it at the removable
+    media path \\EFI\\BOOT\\BOOTX64.EFI, which is what OVMF looks for on the RAM disk."""
+    mkfs = _tool("mkfs.fat", "dosfstools")
+    mmd, mcopy = _tool("mmd", "mtools"), _tool("mcopy", "mtools")
+    xorriso = _tool("xorriso", "xorriso")
+    iso_root = workdir / "iso-root"
+    iso_root.mkdir(parents=True, exist_ok=True)
+    esp = iso_root / "efiboot.img"
+    esp.unlink(missing_ok=True)
+    _run([mkfs, "-C", "-n", "HBHPROOF", str(esp), str(ESP_SIZE_KIB)], "dosfstools")
+    _run([mmd, "-i", str(esp), "::/EFI", "::/EFI/BOOT"], "mtools")
+    _run([mcopy, "-i", str(esp), str(image.path), "::/EFI/BOOT/BOOTX64.EFI"], "mtools")
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    destination.unlink(missing_ok=True)
+    _run(
+        [xorriso, "-as", "mkisofs", "-quiet", "-V", "HBHPROOF", "-o", str(destination),
+         "-e", esp.name, "-no-emul-boot", str(iso_root)],
+        "xorriso",
+    )  # fmt: skip
+    return ProofImage(destination, image.case_id, image.nonce)

@@ -1,8 +1,9 @@
 """The pytest plugin: options, markers, the case matrix as parameters, fixtures and reports.
 
 Registered through the ``pytest11`` entry point, so installing the package is enough. A test that
-asks for the ``httpboot_case`` fixture is run once per case of the default matrix, with the case
-id as test id and the family and scheme as markers (``pytest -m "ipv6 and https"``).
+asks for the ``httpboot_case`` fixture is run once per case (the default matrix and the seed's
+other scenarios), with the case id as test id and its markers (``pytest -m "ipv6 and https"``,
+``pytest -m iso``).
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from .cases import DEFAULT_MATRIX, MARKERS, Case
-from .config import ACCEL_CHOICES, Settings
+from .cases import ALL_CASES, MARKERS, Case
+from .config import ACCEL_CHOICES, DHCP_SERVER_CHOICES, HTTP_SERVER_CHOICES, PROFILES, Settings
 from .errors import UsageError
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
@@ -35,6 +36,9 @@ _OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("artifacts", "folder for per-case artifacts (default: pytest's temporary folder)", {}),
     ("timeout", "deadline in seconds for one case (default: 180)", {}),
     ("report", "write the JSON report of all cases to this path", {}),
+    ("http_server", "HTTP(S) server (default: lighttpd)", {"choices": HTTP_SERVER_CHOICES}),
+    ("dhcp_server", "DHCPv4 server (default: dnsmasq)", {"choices": DHCP_SERVER_CHOICES}),
+    ("profile", "server settings: tuned, or seed (the HOWTO's)", {"choices": PROFILES}),
 )  # fmt: skip
 
 
@@ -64,12 +68,15 @@ def pytest_configure(config: pytest.Config) -> None:
     for name, description in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {description}")
     config.addinivalue_line("markers", "httpboot: a test that boots OVMF (slow, needs root)")
+    config.addinivalue_line(
+        "markers", "alt_servers: boots on the seed's other servers (apache2, ISC dhcpd for DHCPv4)"
+    )
     config.stash[SETTINGS_KEY] = _settings_from(config)
     config.pluginmanager.register(_ReportCollector(config), "httpboot-report-collector")
 
 
-def case_params(cases: tuple[Case, ...] = DEFAULT_MATRIX) -> list[Any]:
-    """The cases as pytest parameters: id = case id, marks = family, scheme and httpboot."""
+def case_params(cases: tuple[Case, ...] = ALL_CASES) -> list[Any]:
+    """The cases as pytest parameters: id = case id, marks = the case's markers and httpboot."""
     return [
         pytest.param(
             case,

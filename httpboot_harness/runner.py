@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 import shutil
+import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -25,14 +26,14 @@ from typing import Any
 from .accel import resolve_accel
 from .cases import Case
 from .config import Settings
-from .console import Console, FirmwareConsoleError, MachineGone
+from .console import KEY_ENTER, KEY_ESC, Console, FirmwareConsoleError, MachineGone
 from .errors import HarnessError, HarnessTimeout, PrerequisiteError
 from .evidence import Evidence, Judgement, ServerLogs, judge, meets_expectation, parse_console
-from .firmware import find_firmware
+from .firmware import find_firmware, set_boot_uri
 from .machine import Machine, MachineSpec
 from .netcapture import NetEvent, read_capture
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
-from .payload import build_proof_image
+from .payload import build_proof_image, build_proof_iso
 from .process import ManagedProcess, sweep_orphans
 from .server import ServerPlan, start_servers
 from .services.tcpdump import CAPTURE_FILE, Tcpdump
@@ -43,6 +44,7 @@ from .waiting import Deadline
 log = logging.getLogger(__name__)
 
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
+URI_BOOT_DESCRIPTION = "HBH-URI-BOOT"
 
 Progress = Callable[[str], None]
 ConsoleSink = Callable[[str], None]
@@ -85,6 +87,40 @@ class CaseResult:
             **self.details,
             "timeline": [event.to_dict() for event in self.timeline],
         }
+
+
+@dataclass(frozen=True)
+class BootLocations:
+    """Where a case's image lives and how the firmware is told about it."""
+
+    image_path: str
+    """The path the server logs: ``/<id>/bootx64.efi`` (HTTP) or ``<id>/bootx64.efi`` (TFTP)."""
+    boot_url: str
+    """What the case boots from: the HTTP(S) URL, the PXE file name (v4) or the tftp:// URL (v6)."""
+    http_url: str
+    """The HTTPClient URL the mixed DHCP servers offer (the same as boot_url for HTTP cases)."""
+    pxe_file: str
+    """The PXEClient file name, relative to the TFTP root."""
+    pxe_url_v6: str
+
+
+def boot_locations(case: Case, addressing: Addressing) -> BootLocations:
+    """Derive the image path and URLs of ``case``: host name or IP literal, EFI or ISO, HTTP
+    or PXE. Pure, so the shapes are unit-tested."""
+    file_name = "boot.iso" if case.payload == "iso" else "bootx64.efi"
+    if case.url_host == "name":
+        host = addressing.hostname
+    elif case.family == "ipv4":
+        host = str(addressing.server_v4.ip)
+    else:
+        host = f"[{addressing.server_v6.ip}]"
+    http_url = f"{case.scheme}://{host}/{case.id}/{file_name}"
+    pxe_file = f"{case.id}/bootx64.efi"
+    pxe_url_v6 = f"tftp://[{addressing.server_v6.ip}]/{pxe_file}"
+    if case.boot == "pxe":
+        boot_url = pxe_file if case.family == "ipv4" else pxe_url_v6
+        return BootLocations(pxe_file, boot_url, http_url, pxe_file, pxe_url_v6)
+    return BootLocations(f"/{case.id}/{file_name}", http_url, http_url, pxe_file, pxe_url_v6)
 
 
 @functools.cache
@@ -140,8 +176,9 @@ class _CaseRun:
         self.accel = "unknown"
         self.timings: dict[str, float] = {}
         self.addressing = Addressing()
-        self.image_path = f"/{case.id}/bootx64.efi"
-        self.boot_url = f"{case.scheme}://{self.addressing.hostname}{self.image_path}"
+        self.locations = boot_locations(case, self.addressing)
+        self.image_path = self.locations.image_path
+        self.boot_url = self.locations.boot_url
         self.services: dict[str, ManagedProcess] = {}
         self.console: Console | None = None
         self.reached_entry = False
@@ -177,16 +214,22 @@ class _CaseRun:
             lab_started = time.monotonic()
             lab = stack.enter_context(Lab(new_tag(), self.addressing))
             image = build_proof_image(
-                self.case_dir / "www" / self.image_path.lstrip("/"),
+                self.case_dir / "www" / self.locations.pxe_file,
                 self.case.id,
                 script=self.case_dir / "proof-image.cfg",
             )
+            if self.case.payload == "iso":
+                image = build_proof_iso(
+                    image, self.case_dir / "www" / self.image_path.lstrip("/"), self.case_dir
+                )
             if self.case.scheme == "https" and self.tls is None:
                 self.tls = make_tls_material(self.case_dir / "tls", self.addressing)
             self._start_services(stack, lab.name, deadline)
             self.timings["lab_setup"] = time.monotonic() - lab_started
 
             vars_copy = firmware.copy_vars(self.case_dir / "OVMF_VARS.fd")
+            if self.case.url_source == "preset":
+                set_boot_uri(vars_copy, self.locations.http_url)
             machine = self._machine(firmware.code, vars_copy, lab.name)
             stack.callback(machine.stop)
             self.progress("qemu")
@@ -216,18 +259,32 @@ class _CaseRun:
             console_tail=self._console_tail(), log_tails=self._log_tails(),
             timeline=timeline,
             details={"accel_reason": accel_why, "firmware": str(firmware.code),
-                     "boot_url": self.boot_url, "nonce": image.nonce},
+                     "boot_url": self.boot_url, "nonce": image.nonce,
+                     "image_path": self.image_path, "image_size": image.size,
+                     "servers": sorted(self.services)},
         )  # fmt: skip
 
     # -- steps -----------------------------------------------------------------------------
     def _start_services(self, stack: ExitStack, netns: str, deadline: Deadline) -> None:
         self.progress("services")
+        case, where = self.case, self.locations
+        served = None
+        if self.settings.http_server == "apache2":
+            served = Path(tempfile.mkdtemp(prefix=f"{netns}-www-"))
+            stack.callback(shutil.rmtree, served, ignore_errors=True)
         plan = ServerPlan(
-            boot_url_v4=self.boot_url,
-            boot_url_v6=self.boot_url,
+            boot_url=where.http_url if case.url_source == "dhcp" else None,
             document_root=self.case_dir / "www",
             tls=self.tls,
             addressing=self.addressing,
+            name_server=case.url_host == "name",
+            dhcp_server=self.settings.dhcp_server,
+            http_server=self.settings.http_server,
+            dhcp6_vendor=case.dhcp6_vendor,
+            pxe_boot_file=where.pxe_file,
+            pxe_url_v6=where.pxe_url_v6,
+            apache_root=served,
+            profile=self.settings.profile,
         )
         self.services = start_servers(
             plan, stack, netns=netns, workdir=self.case_dir, tag=netns, deadline=deadline
@@ -248,6 +305,7 @@ class _CaseRun:
             vars_copy=vars_copy,
             socket_dir=Machine.new_socket_dir(),
             fw_cfg_files=fw_cfg,
+            boot_menu_ms=1000 if self.case.url_source == "preset" else 60000,
             extra_args=self.settings.qemu_args,
         )
         return Machine(spec, netns=netns, tag=netns, workdir=self.case_dir)
@@ -259,9 +317,19 @@ class _CaseRun:
         t0 = machine.started_monotonic or time.monotonic()
         self.timings_origin = t0
         try:
+            if self.case.url_source == "preset":
+                # BootNext in the vars picks the entry: no key is pressed.
+                self.reached_entry = True
+                self.progress("booting")
+                self._follow_boot(machine, console, proof_line, deadline, t0)
+                machine.poll_events()
+                return
             self.progress("front-page")
             console.enter_front_page(deadline)
             self.timings["front_page"] = time.monotonic() - t0
+            entry_label = self.case.boot_entry_label
+            if self.case.url_source == "uri":
+                entry_label = self._type_boot_uri(console, deadline)
             self.progress("boot-manager")
             console.choose("Boot Manager", deadline)
             console.wait_for(
@@ -270,7 +338,7 @@ class _CaseRun:
                 "the Boot Manager",
             )
             console.settle(deadline)
-            console.choose(self.case.boot_entry_label, deadline)
+            console.choose(entry_label, deadline)
             self.reached_entry = True
             self.timings["entry_selected"] = time.monotonic() - t0
             self.progress("booting")
@@ -285,6 +353,62 @@ class _CaseRun:
             log.info("%s: QEMU ended: %s", self.case.id, exc)
         console.snapshot("the end of the boot")
         machine.poll_events()
+
+    def _type_boot_uri(self, console: Console, deadline: Deadline) -> str:
+        """The seed's manual way: Device Manager -> Network Device List -> the NIC -> HTTP Boot
+        Configuration -> description and Boot URI typed in, saved with 'Y'; back on the Front
+        Page. Returns the new boot option's description, which the Boot Manager then lists."""
+        description = URI_BOOT_DESCRIPTION
+        steps = ("Device Manager", "Network Device List", "MAC:", "HTTP Boot Configuration")
+        for label in steps:
+            self.progress(label)
+            console.choose(label, deadline)
+            title = console.screen.text().splitlines()[:3]  # not yet redrawn: read before pump
+            console.wait_for(
+                lambda title=title: console.screen.text().splitlines()[:3] != title,  # type: ignore[misc]
+                deadline,
+                f"the page behind {label!r}",
+            )
+            console.settle(deadline)
+            self._snapshot(label)
+        for field_label, value in (
+            ("Input the description", description),
+            ("Boot URI", self.locations.http_url),
+        ):
+            console.choose(field_label, deadline)
+            console.settle(deadline)
+            if field_label == "Input the description":
+                for _ in range(40):  # clear the default "UEFI HTTP"
+                    console.press(b"\x08", deadline)
+            console.type_text(value, deadline)
+            console.press(KEY_ENTER, deadline)
+            self._snapshot(field_label)
+        # Leave the form: the browser asks whether to save the changes; 'Y' saves and exits.
+        console.send(KEY_ESC)
+        console.wait_for(
+            lambda: bool(console.screen.rows_with("Save Changes")), deadline, "the save prompt"
+        )
+        console.settle(deadline)
+        self._snapshot("save prompt")
+        while not console.screen.rows_with("Boot Maintenance Manager"):
+            key = b"Y" if console.screen.rows_with("Save Changes") else KEY_ESC
+            title = console.screen.text().splitlines()[:3]
+            console.send(key)
+            console.wait_for(
+                lambda title=title: console.screen.text().splitlines()[:3] != title,  # type: ignore[misc]
+                deadline,
+                "the firmware to leave the page",
+            )
+            console.settle(deadline)
+        return description
+
+    def _snapshot(self, step: str) -> None:
+        """Keep each screen of the menu walk: the first thing to read when a label changes."""
+        if self.console is not None:
+            name = "".join(c if c.isalnum() else "-" for c in step.lower())
+            folder = self.case_dir / "screens"
+            folder.mkdir(exist_ok=True)
+            (folder / f"{name}.txt").write_text(self.console.screen.text())
 
     def _follow_boot(
         self, machine: Machine, console: Console, proof_line: str, deadline: Deadline, t0: float

@@ -1,7 +1,8 @@
 """The server side of one lab: every daemon of the seed, started in order and stopped in reverse.
 
 Used by the runner for each case and by ``httpboot-harness serve`` for manual work, so both hand
-out the same configuration.
+out the same configuration. The plan says what to serve and with which software; ``profile``
+chooses between the harness's tuned settings and the seed HOWTO's configuration as written.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cases import Dhcp6Vendor
+from .config import Profile
 from .network import TAP, Addressing
 from .process import ManagedProcess
+from .services.apache2 import Apache2
 from .services.base import Service
+from .services.dhcpd4 import Dhcpd4
 from .services.dhcpd6 import Dhcpd6
 from .services.dnsmasq import Dnsmasq
 from .services.lighttpd import Lighttpd, TlsFiles
@@ -23,25 +28,73 @@ from .waiting import Deadline
 
 @dataclass(frozen=True)
 class ServerPlan:
-    """What the servers hand out: the boot URL per family, the files, and TLS if any."""
+    """What the servers hand out, and which software hands it out."""
 
-    boot_url_v4: str
-    boot_url_v6: str
+    boot_url: str | None
+    """The URL offered by DHCPv4 and DHCPv6 to HTTPClient; None: addresses only (Boot URI)."""
     document_root: Path
     tls: TlsMaterial | None = None
     addressing: Addressing = field(default_factory=Addressing)
     interface: str = TAP
+    name_server: bool = True
+    dhcp_server: str = "dnsmasq"
+    http_server: str = "lighttpd"
+    dhcp6_vendor: Dhcp6Vendor = "rfc3315"
+    pxe_boot_file: str | None = None
+    pxe_url_v6: str | None = None
+    apache_root: Path | None = None
+    """apache2 serves a world-readable copy of the document root from here."""
+    dhcp_v4: bool = True
+    dhcp_v6: bool = True
+    http_vendor_class: bool = True
+    """The three switches above exist to induce failures (cases with a ``fault``)."""
+    profile: Profile = "tuned"
+    """tuned: DHCPv6 preference 255, router adverts, no ping before DHCPv4 offers.
+    seed: the seed's dhcpd6.conf as written, no router adverts, dnsmasq's default ping check."""
 
     def services(self) -> list[Service]:
+        tuned = self.profile == "tuned"
         tls_files = None
         if self.tls is not None:
             tls_files = TlsFiles(self.tls.server_certificate, self.tls.server_key)
-        return [
-            Dnsmasq(self.boot_url_v4, self.addressing, interface=self.interface),
-            Dhcpd6(self.boot_url_v6, self.addressing, interface=self.interface),
-            Radvd(self.addressing, interface=self.interface),
-            Lighttpd(self.document_root, tls_files),
+        isc_v4 = self.dhcp_server == "isc"
+        services: list[Service] = [
+            Dnsmasq(
+                self.boot_url,
+                self.addressing,
+                interface=self.interface,
+                dhcp_v4=self.dhcp_v4 and not isc_v4,
+                name_server=self.name_server,
+                tftp_root=self.document_root,
+                pxe_boot_file=self.pxe_boot_file,
+                ping_before_offer=not tuned,
+                http_vendor_class=self.http_vendor_class,
+            )
         ]
+        if isc_v4 and self.dhcp_v4:
+            services.append(
+                Dhcpd4(self.boot_url, self.addressing, self.name_server, self.pxe_boot_file)
+            )
+        if self.dhcp_v6:
+            services.append(
+                Dhcpd6(
+                    self.boot_url,
+                    self.addressing,
+                    interface=self.interface,
+                    preference=255 if tuned else None,
+                    vendor_form=self.dhcp6_vendor,
+                    pxe_url_v6=self.pxe_url_v6,
+                    name_server=self.name_server,
+                )
+            )
+        if tuned:
+            services.append(Radvd(self.addressing, interface=self.interface))
+        if self.http_server == "apache2":
+            served = self.apache_root or self.document_root
+            services.append(Apache2(self.document_root, served, tls_files))
+        else:
+            services.append(Lighttpd(self.document_root, tls_files))
+        return services
 
 
 def start_servers(

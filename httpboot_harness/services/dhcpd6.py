@@ -1,8 +1,14 @@
-"""DHCPv6 from ISC dhcpd -6, in the seed's RFC 3315 vendor-class form.
+"""DHCPv6 from ISC dhcpd -6, in each of the seed's vendor-class configurations.
 
-On top of the seed's dhcpd6.conf, the default ("tuned") profile sends a server preference of 255,
-which ends the client's wait for more Advertise messages (RFC 8415, 18.2.1), and logs one line per
-answered client that names the vendor class and boot URL, which is the evidence the verdict reads.
+- ``rfc3315``: ``vendor-class code 16 = {integer 32, integer 16, string}``, ``0 10 "HTTPClient"``.
+- ``string``: the seed's form for older HTTP boot code, ``code 16 = string``, ``"HTTPClient"``.
+- ``classes``: classes matching the client's vendor class data at offset 6 (after the enterprise
+  number and the data length): PXEClient gets a tftp:// URL, HTTPClient the HTTP URL.
+- ``arch``: the HTTPClient subclass matched on ``HTTPClient:Arch:00016`` (x86_64) only.
+
+On top of the seed, a server preference of 255 ends the client's wait for more Advertise messages
+(RFC 8415, 18.2.1), and each offer scope logs one line naming its vendor class and URL: the
+evidence the verdict reads, so it fires only when that scope really answered the client.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..cases import Dhcp6Vendor
 from ..network import TAP, Addressing
 from ..process import ListeningSocket, LogContains, Readiness
 from .base import Binary, Service
@@ -19,19 +26,26 @@ OFFER_LOG_MARK = "httpboot-offer"
 
 @dataclass(frozen=True)
 class Dhcpd6(Service):
-    boot_url_v6: str
+    boot_url_v6: str | None
+    """The HTTPClient offer's URL; None: addresses only."""
     addressing: Addressing = field(default_factory=Addressing)
     interface: str = TAP
     preference: int | None = 255
+    vendor_form: Dhcp6Vendor = "rfc3315"
+    pxe_url_v6: str | None = None
+    """The PXEClient offer's tftp:// URL (``classes`` and ``arch`` forms)."""
+    name_server: bool = True
 
     name = "dhcpd6"
     binary = Binary("dhcpd", "isc-dhcp-server")
 
     def render(self, workdir: Path) -> dict[str, str]:
         a = self.addressing
+        plain_string = self.vendor_form == "string"
+        vendor_type = "string" if plain_string else "{integer 32, integer 16, string}"
         lines = [
             "option dhcp6.bootfile-url code 59 = string;",
-            "option dhcp6.vendor-class code 16 = {integer 32, integer 16, string};",
+            f"option dhcp6.vendor-class code 16 = {vendor_type};",
             "default-lease-time 14400;",
             "max-lease-time 172800;",
         ]
@@ -40,14 +54,46 @@ class Dhcpd6(Service):
         lines += [
             f"subnet6 {a.server_v6.network} {{",
             f"        range6 {a.pool_v6[0]} {a.pool_v6[1]};",
-            f'        option dhcp6.bootfile-url "{self.boot_url_v6}";',
-            f"        option dhcp6.name-servers {a.server_v6.ip};",
-            '        option dhcp6.vendor-class 0 10 "HTTPClient";',
-            f'        log(info, concat("{OFFER_LOG_MARK} vendor-class HTTPClient url ",'
-            f' "{self.boot_url_v6}"));',
-            "}",
         ]
+        http_offer = self._offer_lines("HTTPClient", self.boot_url_v6, plain_string)
+        if self.vendor_form in ("rfc3315", "string"):
+            lines += ["        " + line for line in http_offer]
+        else:
+            match_length = 21 if self.vendor_form == "arch" else 10
+            http_key = "HTTPClient:Arch:00016" if self.vendor_form == "arch" else "HTTPClient"
+            lines += [
+                '        class "PXEClient" {',
+                "                match substring (option dhcp6.vendor-class, 6, 9);",
+                "        }",
+                '        subclass "PXEClient" "PXEClient" {',
+                *("                " + line for line in self._offer_lines(
+                    "PXEClient", self.pxe_url_v6, vendor=False)),
+                "        }",
+                '        class "HTTPClient" {',
+                f"                match substring (option dhcp6.vendor-class, 6, {match_length});",
+                "        }",
+                f'        subclass "HTTPClient" "{http_key}" {{',
+                *("                " + line for line in http_offer),
+                "        }",
+            ]  # fmt: skip
+        lines.append("}")
         return {"dhcpd6.conf": "\n".join(lines) + "\n", "dhcpd6.leases": ""}
+
+    def _offer_lines(
+        self, vendor_class: str, url: str | None, plain_string: bool = False, *, vendor: bool = True
+    ) -> list[str]:
+        if url is None:
+            return []
+        lines = [f'option dhcp6.bootfile-url "{url}";']
+        if self.name_server:
+            lines.append(f"option dhcp6.name-servers {self.addressing.server_v6.ip};")
+        if vendor:
+            value = f'"{vendor_class}"' if plain_string else f'0 10 "{vendor_class}"'
+            lines.append(f"option dhcp6.vendor-class {value};")
+        lines.append(
+            f'log(info, concat("{OFFER_LOG_MARK} vendor-class {vendor_class} url ", "{url}"));'
+        )
+        return lines
 
     def argv(self, executable: str, workdir: Path) -> list[str]:
         return [

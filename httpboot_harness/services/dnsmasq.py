@@ -1,7 +1,9 @@
-"""DNS for the boot host name (both families) and DHCPv4 with the HTTPClient offer, from dnsmasq.
+"""DNS for the boot host name (both families), DHCPv4 and TFTP, from dnsmasq.
 
-The offer follows the seed's dhcpd.conf: a client whose vendor class starts with ``HTTPClient``
-gets option 60 ``HTTPClient`` back and the boot URL as the file name, plus router and name server.
+The DHCPv4 offers follow the seed's mixed dhcpd.conf: a client whose vendor class starts with
+``HTTPClient`` gets option 60 ``HTTPClient`` back and the boot URL as the file name; one that
+starts with ``PXEClient`` gets a TFTP file name served by dnsmasq's own TFTP server (which also
+answers over IPv6, for the DHCPv6 PXE offer). Router and name server go to every client.
 """
 
 from __future__ import annotations
@@ -16,10 +18,21 @@ from .base import Binary, Service
 
 @dataclass(frozen=True)
 class Dnsmasq(Service):
-    boot_url_v4: str
+    boot_url_v4: str | None
+    """The HTTPClient offer's URL; None: the offer gives an address but no boot URL."""
     addressing: Addressing = field(default_factory=Addressing)
     interface: str = TAP
     dhcp_v4: bool = True
+    name_server: bool = True
+    """Offer the name server; off for IP-literal URLs (the seed's shim workaround)."""
+    tftp_root: Path | None = None
+    pxe_boot_file: str | None = None
+    """The PXEClient offer's file name, relative to ``tftp_root``."""
+    ping_before_offer: bool = False
+    """dnsmasq's default: ping an address and wait 3 s for an echo before offering it. The lab
+    has no other hosts, so the tuned profile turns it off; the seed profile keeps it."""
+    http_vendor_class: bool = True
+    """Send option 60 HTTPClient; off only to show that the firmware ignores such an offer."""
 
     name = "dnsmasq"
     binary = Binary("dnsmasq", "dnsmasq-base")
@@ -35,6 +48,8 @@ class Dnsmasq(Service):
             "no-poll",
             f"addn-hosts={workdir / 'hosts'}",
             "log-queries",
+            # Names under the lab's domain that the hosts file lacks are answered NXDOMAIN.
+            f"local=/{a.hostname.split('.', 1)[1]}/",
             "user=root",
             "group=root",
         ]
@@ -42,17 +57,27 @@ class Dnsmasq(Service):
             lines += [
                 f"dhcp-range={a.pool_v4[0]},{a.pool_v4[1]},{a.server_v4.netmask},1h",
                 "dhcp-authoritative",
-                # dnsmasq pings an address before offering it and waits 3 s for an echo; the lab
-                # has no other hosts, so that wait only delays the offer.
-                "no-ping",
+                *([] if self.ping_before_offer else ["no-ping"]),
                 f"dhcp-leasefile={workdir / 'dnsmasq.leases'}",
                 "log-dhcp",
-                "dhcp-vendorclass=set:http,HTTPClient",
-                "dhcp-option-force=tag:http,60,HTTPClient",
-                f"dhcp-boot=tag:http,{self.boot_url_v4}",
                 f"dhcp-option=option:router,{a.server_v4.ip}",
-                f"dhcp-option=option:dns-server,{a.server_v4.ip}",
             ]
+            if self.name_server:
+                lines.append(f"dhcp-option=option:dns-server,{a.server_v4.ip}")
+            else:
+                lines.append("dhcp-option=option:dns-server")  # an empty option: none sent
+            if self.boot_url_v4 is not None:
+                lines.append("dhcp-vendorclass=set:http,HTTPClient")
+                if self.http_vendor_class:
+                    lines.append("dhcp-option-force=tag:http,60,HTTPClient")
+                lines.append(f"dhcp-boot=tag:http,{self.boot_url_v4}")
+            if self.pxe_boot_file is not None:
+                lines += [
+                    "dhcp-vendorclass=set:pxe,PXEClient",
+                    f"dhcp-boot=tag:pxe,{self.pxe_boot_file},,{a.server_v4.ip}",
+                ]
+        if self.tftp_root is not None:
+            lines += ["enable-tftp", f"tftp-root={self.tftp_root}"]
         return {"dnsmasq.conf": "\n".join(lines) + "\n", "hosts": hosts}
 
     def argv(self, executable: str, workdir: Path) -> list[str]:
@@ -71,4 +96,6 @@ class Dnsmasq(Service):
         ]
         if self.dhcp_v4:
             checks.append(ListeningSocket("udp", 67))
+        if self.tftp_root is not None:
+            checks += [ListeningSocket("udp", 69), ListeningSocket("udp", 69, ipv6=True)]
         return checks

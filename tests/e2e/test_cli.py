@@ -149,7 +149,9 @@ def test_pytest_n_2_runs_the_matrix_in_parallel(pytester: pytest.Pytester) -> No
         """
     )
     report = pytester.path / "report.json"
-    result = pytester.runpytest_subprocess("-n", "2", "-p", "xdist", f"--httpboot-report={report}")
+    result = pytester.runpytest_subprocess(
+        "-n", "2", "-p", "xdist", "-m", "core", f"--httpboot-report={report}"
+    )  # fmt: skip
     result.assert_outcomes(passed=5)
     rows = json.loads(report.read_text())["cases"]
     assert sorted(r["id"] for r in rows) == sorted(

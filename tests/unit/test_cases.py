@@ -28,7 +28,8 @@ def test_unknown_id_names_the_valid_ones() -> None:
 
 def test_markers_and_boot_entry_follow_family_and_scheme() -> None:
     case = Case("ipv6", "https")
-    assert case.markers == ("ipv6", "https")
+    assert case.markers == ("ipv6", "https", "core")
+    assert Case("ipv6", "http", url_host="literal").markers == ("ipv6", "http", "literal")
     assert case.boot_entry_label == "UEFI HTTPv6"
     assert Case("ipv4", "http").boot_entry_label == "UEFI HTTPv4"
 

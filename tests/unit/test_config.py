@@ -52,3 +52,15 @@ def test_bad_values_name_the_problem(key: str, value: str, message: str) -> None
 def test_unknown_setting_is_refused() -> None:
     with pytest.raises(UsageError, match="unknown setting"):
         Settings.from_values({"colour": "blue"})
+
+
+def test_server_choices_follow_the_precedence() -> None:
+    env = {"HTTPBOOT_HTTP_SERVER": "apache2", "HTTPBOOT_DHCP_SERVER": "isc"}
+    settings = Settings.merge(cli={"dhcp_server": "dnsmasq"}, env=env)
+    assert (settings.http_server, settings.dhcp_server) == ("apache2", "dnsmasq")
+    assert Settings.merge().http_server == "lighttpd"
+
+
+def test_unknown_server_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="http-server must be one of lighttpd, apache2"):
+        Settings.merge(cli={"http_server": "nginx"})

@@ -32,8 +32,8 @@ def load(recorded: Path, name: str, case: Case | None = None) -> Evidence:
     shutdown = next((e["data"] for e in events if e["event"] == "SHUTDOWN"), None)
     return Evidence(
         case=case,
-        image_path=f"/{expected['id']}/bootx64.efi",
-        image_size=IMAGE_SIZE,
+        image_path=expected.get("image_path", f"/{expected['id']}/bootx64.efi"),
+        image_size=expected.get("image_size", IMAGE_SIZE),
         boot_url=expected["boot_url"],
         proof_line=proof,
         reached_boot_entry=True,

@@ -26,12 +26,25 @@ def test_matrix_cases_become_test_ids(pytester: pytest.Pytester) -> None:
 
 @pytest.mark.parametrize(
     ("expression", "count"),
-    [("ipv6", 2), ("ipv4", 3), ("https", 3), ("ipv6 and https", 1), ("http and not https", 2)],
+    [
+        ("ipv6", 8),
+        ("ipv4", 9),
+        ("https", 3),
+        ("ipv6 and https", 1),
+        ("http and not https", 12),
+        ("literal", 2),
+        ("iso", 3),
+        ("dhcp6_variants", 4),
+        ("pxe", 2),
+        ("uri", 3),
+        ("core", 5),
+        ("core and ipv6", 2),
+    ],
 )
 def test_markers_select_cases(pytester: pytest.Pytester, expression: str, count: int) -> None:
     pytester.makepyfile(USER_TEST)
     result = pytester.runpytest("--collect-only", "-q", "-m", expression)
-    result.stdout.fnmatch_lines([f"{count}/5 tests collected*"])
+    result.stdout.fnmatch_lines([f"{count}/17 tests collected*"])
 
 
 def test_options_are_registered(pytester: pytest.Pytester) -> None:

@@ -48,3 +48,12 @@ def test_bad_accel_is_refused_by_the_parser() -> None:
     with pytest.raises(SystemExit) as exc:
         cli.main(["run", "ipv4-http", "--accel", "hvf"])
     assert exc.value.code == 2
+
+
+def test_server_options_and_seed_case_ids_reach_the_settings() -> None:
+    args = cli.build_parser().parse_args(
+        ["matrix", "pxe-ipv6", "ipv4-http-iso", "--http-server", "apache2", "--dhcp-server", "isc"]
+    )
+    settings = cli._settings(args)
+    assert (settings.http_server, settings.dhcp_server) == ("apache2", "isc")
+    assert [c.id for c in cli.select_cases(args.select)] == ["pxe-ipv6", "ipv4-http-iso"]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from httpboot_harness.services.apache2 import Apache2
+from httpboot_harness.services.dhcpd4 import Dhcpd4
 from httpboot_harness.services.dhcpd6 import Dhcpd6
 from httpboot_harness.services.dnsmasq import Dnsmasq
 from httpboot_harness.services.lighttpd import Lighttpd, TlsFiles
@@ -79,3 +81,68 @@ def test_readiness_checks_cover_every_socket(tmp_path: Path) -> None:
         "TCP port 443 (IPv4)",
         "TCP port 443 (IPv6)",
     ]
+
+
+def test_dnsmasq_is_the_seeds_mixed_pxe_and_http_server(tmp_path: Path) -> None:
+    conf = Dnsmasq(URL, tftp_root=tmp_path / "www", pxe_boot_file="p/bootx64.efi").render(tmp_path)[
+        "dnsmasq.conf"
+    ]
+    assert "dhcp-vendorclass=set:pxe,PXEClient" in conf
+    assert "dhcp-boot=tag:pxe,p/bootx64.efi,,192.168.111.1" in conf
+    assert f"dhcp-boot=tag:http,{URL}" in conf
+    assert f"tftp-root={tmp_path / 'www'}" in conf
+    assert "enable-tftp" in conf
+
+
+def test_dnsmasq_without_url_or_name_server(tmp_path: Path) -> None:
+    conf = Dnsmasq(None, name_server=False).render(tmp_path)["dnsmasq.conf"]
+    assert "dhcp-boot" not in conf
+    assert "dhcp-option=option:dns-server\n" in conf  # empty: the option is not sent
+    assert "enable-tftp" not in conf
+
+
+def test_dhcpd6_plain_string_form(tmp_path: Path) -> None:
+    conf = Dhcpd6(URL, vendor_form="string").render(tmp_path)["dhcpd6.conf"]
+    assert "option dhcp6.vendor-class code 16 = string;" in conf
+    assert 'option dhcp6.vendor-class "HTTPClient";' in conf
+
+
+def test_dhcpd6_classes_answer_pxe_and_http_and_log_inside_each(tmp_path: Path) -> None:
+    tftp = "tftp://[2001:db8:f00f:cafe::1]/p/bootx64.efi"
+    conf = Dhcpd6(URL, vendor_form="classes", pxe_url_v6=tftp).render(tmp_path)["dhcpd6.conf"]
+    pxe = conf.index('subclass "PXEClient" "PXEClient" {')
+    http = conf.index('subclass "HTTPClient" "HTTPClient" {')
+    assert "match substring (option dhcp6.vendor-class, 6, 9);" in conf
+    assert "match substring (option dhcp6.vendor-class, 6, 10);" in conf
+    assert conf.index(f'"httpboot-offer vendor-class PXEClient url ", "{tftp}"') > pxe
+    assert conf.index(f'"httpboot-offer vendor-class HTTPClient url ", "{URL}"') > http
+
+
+def test_dhcpd6_arch_subclass(tmp_path: Path) -> None:
+    conf = Dhcpd6(URL, vendor_form="arch").render(tmp_path)["dhcpd6.conf"]
+    assert "match substring (option dhcp6.vendor-class, 6, 21);" in conf
+    assert 'subclass "HTTPClient" "HTTPClient:Arch:00016" {' in conf
+
+
+def test_dhcpd4_renders_the_seeds_dhcpd_conf(tmp_path: Path) -> None:
+    conf = Dhcpd4(URL, pxe_boot_file="p/bootx64.efi").render(tmp_path)["dhcpd.conf"]
+    assert "option domain-name-servers 192.168.111.1;" in conf
+    assert "option routers 192.168.111.1;" in conf
+    assert "subnet 192.168.111.0 netmask 255.255.255.0 {" in conf
+    assert "range dynamic-bootp 192.168.111.100 192.168.111.120;" in conf
+    assert 'match if substring (option vendor-class-identifier, 0, 9) = "PXEClient";' in conf
+    assert 'option vendor-class-identifier "HTTPClient";' in conf
+    assert f'filename "{URL}";' in conf
+    assert Dhcpd4(URL, name_server=False).render(tmp_path)["dhcpd.conf"].count("domain-name") == 0
+
+
+def test_apache2_tls_suites_keepalive_and_mime_types(tmp_path: Path) -> None:
+    tls = TlsFiles(tmp_path / "c.pem", tmp_path / "k.pem")
+    conf = Apache2(tmp_path / "www", tmp_path / "served", tls).render(tmp_path)["apache2.conf"]
+    assert "SSLCipherSuite ECDHE+AESGCM:AES128-GCM-SHA256" in conf
+    assert "KeepAlive On" in conf
+    assert "AddType application/vnd.efi-iso .iso" in conf
+    assert f'DocumentRoot "{tmp_path / "served"}"' in conf
+    assert "Listen 443" in conf
+    plain = Apache2(tmp_path / "www", tmp_path / "served").render(tmp_path)["apache2.conf"]
+    assert "SSLEngine" not in plain
