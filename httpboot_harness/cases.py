@@ -19,6 +19,7 @@ UrlSource = Literal["dhcp", "uri", "preset"]
 """dhcp: the DHCP offer carries the URL; uri: typed into HTTP Boot Configuration over the
 console; preset: written into the vars copy before boot (virt-fw-vars --set-boot-uri)."""
 Payload = Literal["efi", "iso"]
+Fault = Literal["no-dhcp", "no-httpclient", "unknown-host", "not-found"]
 UrlHost = Literal["name", "literal"]
 Dhcp6Vendor = Literal["rfc3315", "string", "classes", "arch"]
 """How dhcpd6.conf writes the vendor class (the seed's four DHCPv6 configurations)."""
@@ -43,6 +44,8 @@ class Case:
     payload: Payload = "efi"
     url_host: UrlHost = "name"
     dhcp6_vendor: Dhcp6Vendor = "rfc3315"
+    fault: Fault | None = None
+    """A failure the server side induces, to show that the verdict names the phase it hits."""
 
     @property
     def id(self) -> str:
@@ -57,6 +60,8 @@ class Case:
             suffix += f"-{self.url_source}"
         if self.dhcp6_vendor != "rfc3315":
             suffix += f"-dhcp6-{self.dhcp6_vendor}"
+        if self.fault is not None:
+            suffix += f"-{self.fault}"
         return f"{self.family}-{self.scheme}{suffix}"
 
     @property
@@ -73,6 +78,8 @@ class Case:
             marks.append("dhcp6_variants")
         if self in DEFAULT_MATRIX:
             marks.append("core")
+        if self.fault is not None or not self.enroll_ca:
+            marks.append("fault")
         return tuple(marks)
 
     @property
@@ -122,10 +129,20 @@ SEED_SCENARIOS: tuple[Case, ...] = (
     Case("ipv4", "http", url_source="preset"),
 )
 
-ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS
+# Induced failures (and ipv4-https-untrusted in the default matrix): each must be refused, and
+# the verdict must name where, told apart by the server logs and the capture.
+FAULT_CASES: tuple[Case, ...] = (
+    Case("ipv4", "http", fault="no-dhcp", expected="refused", expected_phase="dhcp"),
+    Case("ipv4", "http", fault="no-httpclient", expected="refused", expected_phase="dhcp"),
+    Case("ipv4", "http", fault="unknown-host", expected="refused", expected_phase="dns"),
+    Case("ipv4", "http", fault="not-found", expected="refused", expected_phase="download"),
+)
+
+ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES
 
 MARKERS: dict[str, str] = {
     "core": "the five cases of the default matrix",
+    "fault": "induced failures: the verdict must name the phase where the boot stopped",
     "ipv4": "boot cases over IPv4 (DHCPv4)",
     "ipv6": "boot cases over IPv6 (DHCPv6 and router advertisements)",
     "http": "boot cases that download the image over plain HTTP",

@@ -7,7 +7,7 @@ Exit codes of the commands that boot (matrix, run, bisect-run):
        which makes ``git bisect run`` stop, since a typo says nothing about the commit
   125  the harness could not judge (a prerequisite is missing, a server or QEMU failed, the
        firmware file is absent): ``git bisect run`` skips such a commit instead of blaming it
-  130  interrupted (Ctrl-C or SIGTERM); everything started was stopped
+  130  interrupted by Ctrl-C (143 by SIGTERM); everything started was stopped
 """
 
 from __future__ import annotations
@@ -44,8 +44,12 @@ SETTING_KEYS = (
 )  # fmt: skip
 
 
+_TERMINATED: list[int] = []
+
+
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so every cleanup step still runs."""
+    """SIGTERM unwinds like Ctrl-C, so every cleanup step still runs; the exit code is 143."""
+    _TERMINATED.append(signum)
     raise KeyboardInterrupt
 
 
@@ -275,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_JUDGE
     except KeyboardInterrupt:
         print("httpboot-harness: interrupted; everything it started was stopped", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return 128 + _TERMINATED[0] if _TERMINATED else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -24,7 +24,10 @@ from pexpect import fdpexpect
 from .errors import HarnessTimeout
 from .waiting import Deadline
 
-COLUMNS, LINES = 80, 25
+# The terminal mode OVMF's setup pages use over serial: 80 columns (the width of their boxes)
+# and 50 rows (their help box sits on rows 45-48). A smaller emulated screen would clamp the
+# firmware's cursor moves and pile rows on top of each other.
+COLUMNS, LINES = 80, 50
 HIGHLIGHT = ("white", "black")  # (foreground, background) of the selected menu entry
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
 QUIET_SECONDS = 0.12
@@ -45,15 +48,65 @@ def plain_text(raw: str) -> str:
     return _ESCAPES.sub("", raw).replace("\r\n", "\n").replace("\r", "\n")
 
 
+class _LenientScreen(pyte.Screen):
+    """pyte's screen, applying a cursor or edit sequence that carries more parameters than the
+    standard gives it (the firmware sends some) with the first one, instead of raising."""
+
+    def cursor_up(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_up(count)
+
+    def cursor_up1(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_up1(count)
+
+    def cursor_down(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_down(count)
+
+    def cursor_down1(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_down1(count)
+
+    def cursor_back(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_back(count)
+
+    def cursor_forward(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_forward(count)
+
+    def cursor_to_column(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_to_column(count)
+
+    def cursor_to_line(self, count: int | None = None, *_extra: object) -> None:
+        super().cursor_to_line(count)
+
+    def insert_lines(self, count: int | None = None, *_extra: object) -> None:
+        super().insert_lines(count)
+
+    def delete_lines(self, count: int | None = None, *_extra: object) -> None:
+        super().delete_lines(count)
+
+    def insert_characters(self, count: int | None = None, *_extra: object) -> None:
+        super().insert_characters(count)
+
+    def delete_characters(self, count: int | None = None, *_extra: object) -> None:
+        super().delete_characters(count)
+
+    def erase_characters(self, count: int | None = None, *_extra: object) -> None:
+        super().erase_characters(count)
+
+
 class FirmwareScreen:
-    """What a person would see on the firmware's 80x25 terminal, fed with the decoded stream."""
+    """What a person would see on the firmware's terminal, fed with the decoded stream."""
 
     def __init__(self) -> None:
-        self._screen = pyte.Screen(COLUMNS, LINES)
+        self._screen = _LenientScreen(COLUMNS, LINES)
         self._stream = pyte.Stream(self._screen)
+        self.unparsed = 0
+        """Chunks the emulator could not apply (kept in the raw transcript all the same)."""
 
     def feed(self, text: str) -> None:
-        self._stream.feed(text)
+        try:
+            self._stream.feed(text)
+        except (TypeError, ValueError, IndexError, KeyError):
+            # pyte resets its parser after such an error; the screen misses part of one chunk.
+            self.unparsed += 1
 
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self._screen.display).rstrip() + "\n"
@@ -68,8 +121,13 @@ class FirmwareScreen:
 
     def highlighted_rows(self) -> list[int]:
         """Rows (not the bottom help line) with text drawn in the highlight colours."""
+        display = self._screen.display
+        drawn = [y for y, line in enumerate(display) if line.strip()]
+        # The help box at the bottom (drawn white on black too) starts with a box corner.
+        boxes = [y for y in drawn if display[y].startswith("┌") and y > 3]
+        footer = boxes[-1] if boxes else (drawn[-1] if drawn else LINES)
         rows = []
-        for y in range(LINES - 1):
+        for y in range(footer):
             line = self._screen.buffer[y]
             if any(
                 (cell.fg, cell.bg) == HIGHLIGHT and cell.data.strip()

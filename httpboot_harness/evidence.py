@@ -285,6 +285,14 @@ def _family_of(address: str) -> str | None:
     return "ipv4" if isinstance(parsed, IPv4Address) else "ipv6"
 
 
+def phases_for(case: Case) -> tuple[str, ...]:
+    """The links a booted case must prove, in order: TFTP has no connect or TLS step, HTTP a
+    TCP connect, HTTPS a TLS handshake (which includes the connect)."""
+    skipped = {"pxe": {"connect", "tls"}, "http": {"tls"}, "https": {"connect"}}
+    key = "pxe" if case.boot == "pxe" else case.scheme
+    return tuple(p for p in PHASES if p not in skipped[key])
+
+
 def judge(ev: Evidence) -> Judgement:
     """Walk the chain of phases; the first one without evidence decides the verdict."""
     case = ev.case
@@ -392,6 +400,12 @@ def _dhcp_proof(ev: Evidence) -> str | None:
     replies = [addr for kind, addr in ev.servers.dhcp6.replies if kind == "Reply"]
     if replies and case.url_source != "dhcp" and not ev.servers.dhcp6.offers:
         return f"dhcpd6: Reply NA {replies[-1]}: an address and no boot URL"
+    if ev.network is not None and not any(
+        case.vendor_class in e.detail for e in ev.net("DHCPv6 REQUEST")
+    ):
+        # The firmware's IPv6 stack also asks for an address on its own (router adverts say
+        # "managed"); only a Request in the boot client's class shows it took the boot offer.
+        return None
     offers = [url for vendor, url in ev.servers.dhcp6.offers if vendor == case.vendor_class]
     if replies and ev.boot_url in offers:
         return (

@@ -108,13 +108,16 @@ def boot_locations(case: Case, addressing: Addressing) -> BootLocations:
     """Derive the image path and URLs of ``case``: host name or IP literal, EFI or ISO, HTTP
     or PXE. Pure, so the shapes are unit-tested."""
     file_name = "boot.iso" if case.payload == "iso" else "bootx64.efi"
-    if case.url_host == "name":
+    if case.fault == "unknown-host":
+        host = f"nowhere.{addressing.hostname.split('.', 1)[1]}"
+    elif case.url_host == "name":
         host = addressing.hostname
     elif case.family == "ipv4":
         host = str(addressing.server_v4.ip)
     else:
         host = f"[{addressing.server_v6.ip}]"
-    http_url = f"{case.scheme}://{host}/{case.id}/{file_name}"
+    served_name = "missing.efi" if case.fault == "not-found" else file_name
+    http_url = f"{case.scheme}://{host}/{case.id}/{served_name}"
     pxe_file = f"{case.id}/bootx64.efi"
     pxe_url_v6 = f"tftp://[{addressing.server_v6.ip}]/{pxe_file}"
     if case.boot == "pxe":
@@ -285,6 +288,9 @@ class _CaseRun:
             pxe_url_v6=where.pxe_url_v6,
             apache_root=served,
             profile=self.settings.profile,
+            dhcp_v4=not (case.fault == "no-dhcp" and case.family == "ipv4"),
+            dhcp_v6=not (case.fault == "no-dhcp" and case.family == "ipv6"),
+            http_vendor_class=case.fault != "no-httpclient",
         )
         self.services = start_servers(
             plan, stack, netns=netns, workdir=self.case_dir, tag=netns, deadline=deadline

@@ -12,8 +12,17 @@ from collections.abc import Callable
 from pyroute2 import netns
 
 from httpboot_harness.cases import Case
-from httpboot_harness.evidence import PHASES
+from httpboot_harness.evidence import phases_for
 from httpboot_harness.runner import CaseResult
+
+# For induced failures the verdict must also name the cause, from the server logs and capture.
+EXPECTED_CAUSE = {
+    "ipv4-http-no-dhcp": "no DHCPv4 answer",
+    "ipv4-http-no-httpclient": "without the HTTPClient class",
+    "ipv4-http-unknown-host": "NXDOMAIN",
+    "ipv4-http-not-found": "HTTP 404",
+    "ipv4-https-untrusted": "did not even connect",
+}
 
 
 def test_case_meets_its_expected_verdict_with_proof(
@@ -27,11 +36,12 @@ def test_case_meets_its_expected_verdict_with_proof(
     assert result.error is None, result.error
     assert judgement.verdict == httpboot_case.expected, judgement.summary
     if httpboot_case.expected == "booted":
-        skipped = "connect" if httpboot_case.scheme == "https" else "tls"
-        wanted = [p for p in PHASES if p != skipped]
-        assert list(judgement.proven) == wanted, judgement.summary
+        assert tuple(judgement.proven) == phases_for(httpboot_case), judgement.summary
         assert result.timings["firmware"] > 0
     else:
         assert judgement.phase == httpboot_case.expected_phase, judgement.summary
+        if httpboot_case.id in EXPECTED_CAUSE:
+            assert EXPECTED_CAUSE[httpboot_case.id] in judgement.summary
+        assert result.timeline, "a failed case must come with its timeline"
         assert "download" not in judgement.proven
         assert "image" not in judgement.proven

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from httpboot_harness.cases import ALL_CASES
+
 USER_TEST = """
 def test_boot(httpboot_case):
     pass
@@ -28,10 +30,10 @@ def test_matrix_cases_become_test_ids(pytester: pytest.Pytester) -> None:
     ("expression", "count"),
     [
         ("ipv6", 8),
-        ("ipv4", 9),
+        ("ipv4", 13),
         ("https", 3),
         ("ipv6 and https", 1),
-        ("http and not https", 12),
+        ("http and not https", 16),
         ("literal", 2),
         ("iso", 3),
         ("dhcp6_variants", 4),
@@ -39,12 +41,13 @@ def test_matrix_cases_become_test_ids(pytester: pytest.Pytester) -> None:
         ("uri", 3),
         ("core", 5),
         ("core and ipv6", 2),
+        ("fault", 5),
     ],
 )
 def test_markers_select_cases(pytester: pytest.Pytester, expression: str, count: int) -> None:
     pytester.makepyfile(USER_TEST)
     result = pytester.runpytest("--collect-only", "-q", "-m", expression)
-    result.stdout.fnmatch_lines([f"{count}/17 tests collected*"])
+    result.stdout.fnmatch_lines([f"{count}/{len(ALL_CASES)} tests collected*"])
 
 
 def test_options_are_registered(pytester: pytest.Pytester) -> None:
