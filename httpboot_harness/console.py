@@ -30,6 +30,7 @@ from .waiting import Deadline
 COLUMNS, LINES = 80, 50
 HIGHLIGHT = ("white", "black")  # (foreground, background) of the selected menu entry
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
+KEY_BACKSPACE = b"\x08"
 QUIET_SECONDS = 0.12
 """The screen counts as drawn once the firmware has sent nothing for this long."""
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>78cDEHM])")
@@ -278,6 +279,18 @@ class Console:
                 lambda before=before: self.screen.state() != before,  # type: ignore[misc]
                 deadline,
                 f"the firmware to echo {char!r}",
+            )
+            self.settle(deadline)
+
+    def erase(self, count: int, deadline: Deadline) -> None:
+        """Backspace ``count`` characters out of an open edit box, each after the screen changed."""
+        for _ in range(count):
+            before = self.screen.state()
+            self.send(KEY_BACKSPACE)
+            self.wait_for(
+                lambda before=before: self.screen.state() != before,  # type: ignore[misc]
+                deadline,
+                "the firmware to erase a character",
             )
             self.settle(deadline)
 

@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
 URI_BOOT_DESCRIPTION = "HBH-URI-BOOT"
+EDIT_BOX_TITLE = "Please type in your data"
+FORM_VALUE_END = 56
+"""Column where a setup form's value ends and its help text begins (80-column screen)."""
 
 Progress = Callable[[str], None]
 ConsoleSink = Callable[[str], None]
@@ -124,6 +127,24 @@ def boot_locations(case: Case, addressing: Addressing) -> BootLocations:
         boot_url = pxe_file if case.family == "ipv4" else pxe_url_v6
         return BootLocations(pxe_file, boot_url, http_url, pxe_file, pxe_url_v6)
     return BootLocations(f"/{case.id}/{file_name}", http_url, http_url, pxe_file, pxe_url_v6)
+
+
+def _field_value(screen: str, label: str) -> str:
+    """The value a form shows right of ``label`` (its first line; the help column cut off)."""
+    for line in screen.splitlines():
+        if label in line:
+            rest = line.split(label, 1)[1]
+            return rest[: max(0, FORM_VALUE_END - (len(line) - len(rest)))].strip()
+    return ""
+
+
+def _edit_box_text(screen: str) -> str:
+    """What the open "Please type in your data" box holds: the line under its title."""
+    lines = screen.splitlines()
+    for number, line in enumerate(lines[:-1]):
+        if EDIT_BOX_TITLE in line:
+            return lines[number + 1].replace("\u2502", " ").strip()
+    return ""
 
 
 @functools.cache
@@ -336,6 +357,7 @@ class _CaseRun:
             entry_label = self.case.boot_entry_label
             if self.case.url_source == "uri":
                 entry_label = self._type_boot_uri(console, deadline)
+                self.timings["uri_typed"] = time.monotonic() - t0
             self.progress("boot-manager")
             console.choose("Boot Manager", deadline)
             console.wait_for(
@@ -382,13 +404,22 @@ class _CaseRun:
             ("Boot URI", self.locations.http_url),
         ):
             console.choose(field_label, deadline)
+            console.wait_for(
+                lambda: bool(console.screen.rows_with(EDIT_BOX_TITLE)),
+                deadline,
+                f"the edit box of {field_label!r}",
+            )
             console.settle(deadline)
-            if field_label == "Input the description":
-                for _ in range(40):  # clear the default "UEFI HTTP"
-                    console.press(b"\x08", deadline)
+            console.erase(len(_edit_box_text(console.screen.text())), deadline)
             console.type_text(value, deadline)
             console.press(KEY_ENTER, deadline)
             self._snapshot(field_label)
+            shown = _field_value(console.screen.text(), field_label)
+            if not value.startswith(shown) or not shown:
+                raise FirmwareConsoleError(
+                    f"{field_label!r} shows {shown!r} after typing {value!r}:\n"
+                    f"{console.screen.text()}"
+                )
         # Leave the form: the browser asks whether to save the changes; 'Y' saves and exits.
         console.send(KEY_ESC)
         console.wait_for(

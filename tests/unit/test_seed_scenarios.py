@@ -10,7 +10,7 @@ import pytest
 from httpboot_harness.cases import ALL_CASES, DEFAULT_MATRIX, SEED_SCENARIOS, Case, case_by_id
 from httpboot_harness.evidence import judge, parse_isc_dhcpd4, parse_tftp_log
 from httpboot_harness.network import Addressing
-from httpboot_harness.runner import boot_locations
+from httpboot_harness.runner import _edit_box_text, _field_value, boot_locations
 
 from .test_evidence import load
 
@@ -148,3 +148,22 @@ def test_apache_access_log_has_the_lighttpd_shape(recorded: Path) -> None:
     judgement = judge(load(recorded, "apache2-ipv6-https"))
     assert "port 443" in judgement.proven["download"]
     assert "request(s) over TLS" in judgement.proven["tls"]
+
+
+def test_form_values_are_read_from_recorded_screens(recorded: Path) -> None:
+    screens = recorded / "ipv4-http-uri" / "screens"
+    before = (screens / "http-boot-configuration.txt").read_text()
+    after = (screens / "boot-uri.txt").read_text()
+    assert _field_value(before, "Input the description") == "UEFI HTTP"
+    assert _field_value(after, "Input the description") == "HBH-URI-BOOT"
+    # The value column wraps; its first line is a prefix of the typed URL, help text cut off.
+    assert _field_value(after, "Boot URI") == "http://www.httpboot.local/"
+
+
+def test_edit_box_text_is_the_line_under_its_title() -> None:
+    screen = (
+        "  \u2502                Please type in your data                \u2502\n"
+        "  \u2502UEFI HTTP                                               \u2502\n"
+    )
+    assert _edit_box_text(screen) == "UEFI HTTP"
+    assert _edit_box_text("no box here\n") == ""
