@@ -1,9 +1,11 @@
-"""Per-case boot timings, the median of several runs, written to JSON for the record.
+"""Where the seconds of a boot go, per case and server profile, and the four ratios of issue 5.
 
-    python benchmarks/bench_matrix.py --runs 3 --output bench-results/bench.json [CASE ...]
+    python benchmarks/bench_matrix.py --runs 3 --output bench-results/bench.json
 
-Nothing here asserts a speed: the numbers are measured and kept, and a human or a dashboard reads
-them. Cases run one after another so that they do not compete for the two cores.
+Each default case runs ``--runs`` times per profile (tuned: the harness's server settings; seed:
+the HOWTO's files as written), one after another so cases do not compete for the two cores;
+then the default matrix runs with two jobs to compare against one at a time. It writes JSON, a
+table, and a picture of each case's phases. Nothing is asserted: numbers are measured and kept.
 """
 
 from __future__ import annotations
@@ -16,67 +18,231 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from httpboot_harness.cases import DEFAULT_MATRIX, case_by_id
-from httpboot_harness.config import Settings
+from httpboot_harness.cases import DEFAULT_MATRIX, Case, case_by_id
+from httpboot_harness.cli import run_cases
+from httpboot_harness.config import PROFILES, Settings
 from httpboot_harness.network import Addressing
-from httpboot_harness.runner import run_case
-from httpboot_harness.tls import make_tls_material
+from httpboot_harness.runner import CaseResult, run_case
+from httpboot_harness.tls import TlsMaterial, make_tls_material
+
+PRESET_CASE = "ipv4-http-preset"
+MENU_CASE = "ipv4-http"
+# Milestones read from each case's timeline: (name, source, what starts with, detail contains).
+MILESTONES = (
+    ("entry chosen", "harness", "firmware reached the boot option", ""),
+    ("dhcp done", "network", "DHCPv4 ACK", "HTTPClient"),
+    ("dhcp done", "network", "DHCPv6 REPLY", "HTTPClient"),
+    ("dns answered", "network", "DNS answer", ""),
+    ("connected", "network", "TCP connected", ""),
+    ("GET sent", "network", "GET", ""),
+    ("last byte", "network", "last byte", ""),
+    ("image output", "console", "image output", ""),
+    ("power-off", "qmp", "QMP SHUTDOWN", ""),
+)
+
+
+def milestones(result: CaseResult) -> dict[str, float]:
+    found: dict[str, float] = {}
+    for name, source, what, detail in MILESTONES:
+        for event in result.timeline:
+            if (
+                name not in found
+                and event.source == source
+                and event.what.startswith(what)
+                and detail in event.detail
+            ):
+                found[name] = event.seconds
+    found["total"] = result.timings.get("total", 0.0)
+    return found
+
+
+def median_of(samples: list[dict[str, float]]) -> dict[str, float]:
+    keys = sorted({k for s in samples for k in s}, key=lambda k: max(s.get(k, 0) for s in samples))
+    return {
+        k: round(statistics.median(s[k] for s in samples if k in s), 3)
+        for k in keys
+        if any(k in s for s in samples)
+    }
+
+
+def bench_profile(
+    profile: str, runs: int, artifacts: Path, tls: TlsMaterial, base: Settings
+) -> dict[str, Any]:
+    settings = replace(base, profile=profile)  # type: ignore[arg-type]
+    cases: list[Case] = list(DEFAULT_MATRIX)
+    if profile == "tuned":
+        cases.append(case_by_id(PRESET_CASE))
+    samples: dict[str, list[dict[str, float]]] = {c.id: [] for c in cases}
+    timings: dict[str, list[dict[str, float]]] = {c.id: [] for c in cases}
+    verdicts: dict[str, list[str]] = {c.id: [] for c in cases}
+    accel: set[str] = set()
+    sequential: list[float] = []
+    for run in range(runs):
+        matrix_started = time.monotonic()
+        for case in cases:
+            if case.id == PRESET_CASE:
+                sequential.append(time.monotonic() - matrix_started)
+            result = run_case(case, settings, artifacts / profile, tls=tls)
+            accel.add(result.accel)
+            samples[case.id].append(milestones(result))
+            timings[case.id].append(result.timings)
+            verdicts[case.id].append(result.judgement.verdict)
+            print(
+                f"{profile} run {run + 1}/{runs} {case.id:22} {result.judgement.verdict:8} "
+                f"{result.timings.get('total', 0):6.2f} s",
+                flush=True,
+            )
+        if PRESET_CASE not in samples:
+            sequential.append(time.monotonic() - matrix_started)
+    return {
+        "accel": sorted(accel),
+        "sequential_matrix_seconds": sequential,
+        "cases": {
+            case_id: {
+                "verdicts": verdicts[case_id],
+                "median_milestones": median_of(samples[case_id]),
+                "median_timings": median_of(timings[case_id]),
+            }
+            for case_id in samples
+        },
+    }
+
+
+def parallel_matrix(runs: int, artifacts: Path, base: Settings) -> list[float]:
+    walls = []
+    for run in range(runs):
+        started = time.monotonic()
+        results = run_cases(list(DEFAULT_MATRIX), base, artifacts / f"jobs2-{run}", jobs=2)
+        walls.append(time.monotonic() - started)
+        passed = sum(r.passed for r in results)
+        print(f"matrix --jobs 2, run {run + 1}/{runs}: {walls[-1]:.1f} s, {passed} as expected")
+    return walls
+
+
+def ratios(tuned: dict[str, Any], parallel: list[float]) -> dict[str, float]:
+    cases = tuned["cases"]
+
+    def total(case_id: str) -> float:
+        return float(cases[case_id]["median_timings"]["total"])
+
+    overheads = [
+        row["median_timings"]["total"] - row["median_milestones"]["power-off"]
+        for row in cases.values()
+        if "power-off" in row["median_milestones"]
+    ]
+    return {
+        "ipv6_over_ipv4_http": round(total("ipv6-http") / total("ipv4-http"), 3),
+        "ipv6_over_ipv4_https": round(total("ipv6-https") / total("ipv4-https"), 3),
+        "harness_overhead_max_seconds": round(max(overheads), 3),
+        "lab_setup_max_seconds": round(
+            max(row["median_timings"].get("lab_setup", 0) for row in cases.values()), 3
+        ),
+        "parallel_over_sequential": round(
+            statistics.median(parallel) / statistics.median(tuned["sequential_matrix_seconds"]),
+            3,
+        ),
+        "menu_over_preset": round(total(MENU_CASE) / total(PRESET_CASE), 3),
+    }
+
+
+TARGETS = {
+    "ipv6_over_ipv4_http": 1.3,
+    "ipv6_over_ipv4_https": 1.3,
+    "harness_overhead_max_seconds": 1.0,
+    "lab_setup_max_seconds": 0.5,
+    "parallel_over_sequential": 0.65,
+    "menu_over_preset": 1.15,
+}
+
+
+def plot(document: dict[str, Any], path: Path) -> None:
+    """Stacked bars: each case's time split at its milestones, one panel per profile."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    profiles = document["profiles"]
+    figure, axes = plt.subplots(len(profiles), 1, figsize=(11, 2.2 + 1.6 * len(profiles) * 2))
+    axes = axes if len(profiles) > 1 else [axes]
+    names = [m[0] for m in MILESTONES if m[0] != "dhcp done"]
+    names.insert(1, "dhcp done")
+    names = list(dict.fromkeys([*names, "total"]))
+    colours = plt.get_cmap("tab10")
+    for axis, (profile, data) in zip(axes, profiles.items(), strict=True):
+        for row, case in enumerate(data["cases"].values()):
+            marks = case["median_milestones"]
+            start = 0.0
+            for index, name in enumerate(names):
+                if name not in marks:
+                    continue
+                width = marks[name] - start
+                axis.barh(row, width, left=start, color=colours(index % 10),
+                          label=name if row == 0 else None)  # fmt: skip
+                start = marks[name]
+        axis.set_yticks(range(len(data["cases"])), list(data["cases"]))
+        axis.invert_yaxis()
+        axis.set_title(f"profile {profile}: median seconds from the guest's start")
+        axis.set_xlabel("seconds")
+    handles, labels = axes[0].get_legend_handles_labels()
+    by_label = dict(zip(labels, handles, strict=True))
+    figure.legend(by_label.values(), [f"until {k}" for k in by_label], loc="lower center", ncol=5)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    figure.savefig(path, dpi=110)
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("cases", nargs="*", help="case ids (default: the default matrix)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--profiles", default=",".join(PROFILES))
     parser.add_argument("--output", type=Path, default=Path("bench-results/bench.json"))
     args = parser.parse_args()
-    cases = [case_by_id(c) for c in args.cases] or list(DEFAULT_MATRIX)
-    settings = Settings.merge(env=os.environ)
-    with tempfile.TemporaryDirectory(prefix="httpboot-bench-") as tmp:
-        artifacts = Path(tmp)
-        tls = make_tls_material(artifacts / "tls", Addressing())
-        samples: dict[str, list[dict[str, float]]] = {c.id: [] for c in cases}
-        accel = {}
-        verdicts: dict[str, list[str]] = {c.id: [] for c in cases}
-        for run in range(args.runs):
-            for case in cases:
-                result = run_case(case, settings, artifacts, tls=tls)
-                samples[case.id].append(result.timings)
-                accel[case.id] = result.accel
-                verdicts[case.id].append(result.judgement.verdict)
-                print(
-                    f"run {run + 1}/{args.runs} {case.id}: {result.judgement.verdict} "
-                    f"{result.timings.get('total', 0):.2f} s",
-                    flush=True,
-                )
-    rows = {}
-    for case_id, timings in samples.items():
-        keys = sorted({k for t in timings for k in t})
-        rows[case_id] = {
-            "accel": accel[case_id],
-            "verdicts": verdicts[case_id],
-            "median_seconds": {
-                k: round(statistics.median(t[k] for t in timings if k in t), 3) for k in keys
-            },
-        }
-    document = {
+    base = Settings.merge(env=os.environ)
+    profiles = [p for p in args.profiles.split(",") if p]
+    document: dict[str, Any] = {
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "runs": args.runs,
-        "cases": rows,
+        "profiles": {},
     }
+    with tempfile.TemporaryDirectory(prefix="httpboot-bench-") as tmp:
+        artifacts = Path(tmp)
+        tls = make_tls_material(artifacts / "tls", Addressing())
+        for profile in profiles:
+            document["profiles"][profile] = bench_profile(profile, args.runs, artifacts, tls, base)
+        if "tuned" in profiles:
+            parallel = parallel_matrix(args.runs, artifacts, base)
+            document["parallel_matrix_seconds"] = parallel
+            document["ratios"] = ratios(document["profiles"]["tuned"], parallel)
+            document["targets"] = TARGETS
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(document, indent=2) + "\n")
-    print(f"\n{'case':22} {'accel':5} {'lab setup':>9} {'firmware':>9} {'total':>7}")
-    for case_id, row in rows.items():
-        m = row["median_seconds"]
-        print(
-            f"{case_id:22} {row['accel']:5} {m.get('lab_setup', 0):9.2f} "
-            f"{m.get('firmware', float('nan')):9.2f} {m.get('total', 0):7.2f}"
-        )
-    print(f"written: {args.output}")
+    picture = args.output.with_suffix(".png")
+    plot(document, picture)
+    print_table(document)
+    print(f"written: {args.output} and {picture}")
     return 0
+
+
+def print_table(document: dict[str, Any]) -> None:
+    for profile, data in document["profiles"].items():
+        print(f"\nprofile {profile} (accelerator {', '.join(data['accel'])}), median seconds")
+        header = ["case", "entry", "dhcp", "dns", "GET", "last byte", "image", "off", "total"]
+        keys = ["entry chosen", "dhcp done", "dns answered", "GET sent", "last byte",
+                "image output", "power-off", "total"]  # fmt: skip
+        print("  ".join(f"{h:>9}" if i else f"{h:24}" for i, h in enumerate(header)))
+        for case_id, row in data["cases"].items():
+            marks = row["median_milestones"]
+            cells = [f"{marks[k]:9.2f}" if k in marks else f"{'-':>9}" for k in keys]
+            print(f"{case_id:24}" + "  " + "  ".join(cells))
+    for name, value in document.get("ratios", {}).items():
+        target = TARGETS[name]
+        verdict = "within target" if value <= target else "OVER target"
+        print(f"{name:32} {value:7.3f}  (target <= {target})  {verdict}")
 
 
 if __name__ == "__main__":

@@ -120,6 +120,10 @@ class FirmwareScreen:
     def rows_with(self, label: str) -> list[int]:
         return [y for y, line in enumerate(self._screen.display) if label in line]
 
+    def menu_rows(self, label: str) -> list[int]:
+        """Rows where ``label`` starts in the menu column, not in the help text on the right."""
+        return [y for y, line in enumerate(self._screen.display) if -1 < line.find(label) < 55]
+
     def highlighted_rows(self) -> list[int]:
         """Rows (not the bottom help line) with text drawn in the highlight colours."""
         display = self._screen.display
@@ -244,30 +248,40 @@ class Console:
         self.snapshot("the Front Page")
 
     def choose(self, label: str, deadline: Deadline) -> None:
-        """Move the highlight to the entry whose text holds ``label`` and press Enter."""
-        for _ in range(2 * LINES):
+        """Move the highlight to the entry whose text holds ``label`` and press Enter.
+
+        Each decision waits only for what it needs (the entry on the screen, one highlighted
+        row that differs from before the last key); a quiet pause is waited for only to be sure
+        that an entry is really missing.
+        """
+        moved_from: list[int] | None = None
+        for _ in range(4 * LINES):
             self._check_alive()
-            targets = self.screen.rows_with(label)
-            if not targets:
-                self.snapshot(f"looking for {label!r}: not on the screen")
-                raise FirmwareConsoleError(
-                    f"no entry {label!r} on the firmware screen:\n{self.screen.text()}"
-                )
-            target = targets[0]
+            if deadline.expired():
+                raise HarnessTimeout(f"timed out choosing {label!r}")
+            targets = self.screen.menu_rows(label)
             highlighted = self.screen.highlighted_rows()
-            if target in highlighted:
+            if not targets or len(highlighted) != 1 or highlighted == moved_from:
+                if self.pump(min(QUIET_SECONDS, deadline.remaining())):
+                    continue  # still drawing
+                if not targets:
+                    self.snapshot(f"looking for {label!r}: not on the screen")
+                    raise FirmwareConsoleError(
+                        f"no entry {label!r} on the firmware screen:\n{self.screen.text()}"
+                    )
+                if len(highlighted) != 1 or highlighted == moved_from:
+                    self.snapshot(f"looking for {label!r}: no single highlighted entry")
+                    raise FirmwareConsoleError(
+                        f"cannot tell which entry is highlighted:\n{self.screen.text()}"
+                    )
+            current = highlighted[0]
+            target = min(targets, key=lambda row: abs(row - current))
+            if target == current:
                 self.snapshot(f"pressing Enter on {label!r}")
                 self.send(KEY_ENTER)
                 return
-            key = KEY_DOWN if not highlighted or highlighted[0] < target else KEY_UP
-            before = highlighted
-            self.send(key)
-            self.wait_for(
-                lambda before=before: self.screen.highlighted_rows() != before,  # type: ignore[misc]
-                deadline,
-                f"the highlight to move towards {label!r}",
-            )
-            self.settle(deadline)
+            moved_from = highlighted
+            self.send(KEY_DOWN if current < target else KEY_UP)
         raise FirmwareConsoleError(f"could not reach {label!r}:\n{self.screen.text()}")
 
     def type_text(self, text: str, deadline: Deadline) -> None:

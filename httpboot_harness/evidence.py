@@ -432,6 +432,14 @@ def _dns_proof(ev: Evidence) -> str | None:
         if asked:
             return None  # the URL named an address, yet the client resolved a name
         return f"no DNS needed: the URL names {host}, and no {wanted} query was logged"
+    if ev.network is not None:
+        # A query alone proves nothing: the answer must carry a record.
+        answered = [
+            e
+            for e in ev.net("DNS answer")
+            if e.detail.startswith(f"{wanted} {host}:") and not e.detail.endswith(" 0 record(s)")
+        ]
+        return f"DNS answer {answered[0].detail}" if answered else None
     for rtype, name, client in ev.servers.dns_queries:
         if rtype == wanted and name == host:
             return f"dnsmasq answered {rtype} {name} for {client}"

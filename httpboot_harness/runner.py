@@ -332,7 +332,8 @@ class _CaseRun:
             vars_copy=vars_copy,
             socket_dir=Machine.new_socket_dir(),
             fw_cfg_files=fw_cfg,
-            boot_menu_ms=1000 if self.case.url_source == "preset" else 60000,
+            # Preset: no one presses a key, so the firmware should not wait for one.
+            boot_menu_ms=0 if self.case.url_source == "preset" else 60000,
             extra_args=self.settings.qemu_args,
         )
         return Machine(spec, netns=netns, tag=netns, workdir=self.case_dir)
