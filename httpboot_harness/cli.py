@@ -34,6 +34,7 @@ from .network import Addressing
 from .progress import LiveProgress
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
+from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
 
 EXIT_OK, EXIT_FIRMWARE_FAILED, EXIT_USAGE, EXIT_CANNOT_JUDGE = 0, 1, 2, 125
@@ -211,6 +212,7 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
         sink = _console_writer()
         results = [run_case(cases[0], settings, artifacts, console_sink=sink)]  # type: ignore[arg-type]
         print()
+        print(format_timeline(results[0].timeline), end="")
         print(results[0].judgement.summary)
         for phase, proof in results[0].judgement.proven.items():
             print(f"  {phase:10} {proof}")

@@ -10,8 +10,10 @@ plain text of the stream, with escape sequences removed.
 from __future__ import annotations
 
 import bisect
+import queue
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ from .waiting import Deadline
 # firmware's cursor moves and pile rows on top of each other.
 COLUMNS, LINES = 80, 50
 HIGHLIGHT = ("white", "black")  # (foreground, background) of the selected menu entry
+HELP_MARKS = ("=Select Entry", "=Move Highlight", "Esc=Exit", "=Discard Changes")
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
 KEY_BACKSPACE = b"\x08"
 QUIET_SECONDS = 0.12
@@ -127,12 +130,12 @@ class FirmwareScreen:
     def highlighted_rows(self) -> list[int]:
         """Rows (not the bottom help line) with text drawn in the highlight colours."""
         display = self._screen.display
-        drawn = [y for y, line in enumerate(display) if line.strip()]
-        # The help box at the bottom (drawn white on black too) starts with a box corner.
-        boxes = [y for y in drawn if display[y].startswith("┌") and y > 3]
-        footer = boxes[-1] if boxes else (drawn[-1] if drawn else LINES)
+        # The key help at the bottom is drawn white on black too; it is never an entry.
+        help_rows = {y for y, line in enumerate(display) if any(m in line for m in HELP_MARKS)}
         rows = []
-        for y in range(footer):
+        for y in range(LINES):
+            if y in help_rows:
+                continue
             line = self._screen.buffer[y]
             if any(
                 (cell.fg, cell.bg) == HIGHLIGHT and cell.data.strip()
@@ -143,7 +146,13 @@ class FirmwareScreen:
 
 
 class Console:
-    """Reads and writes the serial line; keeps the raw transcript, the screen and the plain text."""
+    """Reads and writes the serial line; keeps the raw transcript, the screen and the plain text.
+
+    A thread drains the serial socket as bytes arrive and dates each chunk. Reading only when
+    the harness looks would let the socket fill while it works on a screen; QEMU's UART then
+    holds the guest's bytes, and the firmware's serial driver gives up on them after its write
+    timeout, so whole escape sequences went missing on a busy machine.
+    """
 
     def __init__(
         self,
@@ -165,29 +174,58 @@ class Console:
         self.snapshots: list[tuple[float, str, str]] = []
         self._plain_cache: tuple[int, str] = (0, "")
         self.first_output: float | None = None
+        self._chunks: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._drain, name="serial-reader", daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:
+        """The reader thread: move every chunk from the socket to the queue, dated on arrival."""
+        while not self._stop.is_set():
+            try:
+                data = self._spawn.read_nonblocking(65536, timeout=0.2)
+            except pexpect.TIMEOUT:
+                continue
+            except (pexpect.EOF, OSError, ValueError):
+                break
+            if data:
+                self._chunks.put((time.monotonic(), data))
+        self._chunks.put(None)
 
     # -- reading ---------------------------------------------------------------------------
     def pump(self, timeout: float) -> bool:
-        """Read what arrives within ``timeout``; False when nothing came."""
+        """Take in what the reader thread received, waiting up to ``timeout`` for the first
+        chunk; False when nothing came."""
         try:
-            data = self._spawn.read_nonblocking(65536, timeout=max(timeout, 0.0))
-        except pexpect.TIMEOUT:
+            item = self._chunks.get(timeout=max(timeout, 0.001))
+        except queue.Empty:
             return False
-        except pexpect.EOF:
+        if item is None:  # the line closed: keep answering "nothing came"
+            self._chunks.put(None)
             time.sleep(min(timeout, 0.05))
             return False
-        if not data:
-            return False
+        self._take(*item)
+        while True:  # and whatever else is already there
+            try:
+                item = self._chunks.get_nowait()
+            except queue.Empty:
+                break
+            if item is None:
+                self._chunks.put(None)
+                break
+            self._take(*item)
+        return True
+
+    def _take(self, arrived: float, data: bytes) -> None:
         if self.first_output is None:
-            self.first_output = time.monotonic()
+            self.first_output = arrived
         text = data.decode("cp437")  # OVMF's PC-ANSI terminal draws boxes in code page 437
         self._decoded.append(text)
         self._raw_length += len(text)
-        self._arrivals.append((self._raw_length, time.monotonic()))
+        self._arrivals.append((self._raw_length, arrived))
         self.screen.feed(text)
         if self._sink is not None:
             self._sink(text)
-        return True
 
     def settle(self, deadline: Deadline) -> None:
         """Read until the firmware has been quiet for QUIET_SECONDS (or the deadline passes)."""
@@ -314,4 +352,8 @@ class Console:
         self.settle(deadline)
 
     def close(self) -> None:
+        self._stop.set()
+        self._reader.join(timeout=2.0)
+        while self.pump(0.0):  # keep what arrived before the thread stopped
+            pass
         self._raw_file.close()

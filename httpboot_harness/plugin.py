@@ -21,6 +21,7 @@ from .config import ACCEL_CHOICES, DHCP_SERVER_CHOICES, HTTP_SERVER_CHOICES, PRO
 from .errors import UsageError
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
+from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
 
 SETTINGS_KEY = pytest.StashKey[Settings]()
@@ -173,6 +174,7 @@ def pytest_runtest_makereport(
                 f"artifacts: {result.artifacts}",
             )
         )
+        report.sections.append(("httpboot timeline", format_timeline(result.timeline)))
         report.sections.append(("httpboot console (last lines)", "\n".join(result.console_tail)))
         for name, lines in result.log_tails.items():
             report.sections.append((f"httpboot {name} log (last lines)", "\n".join(lines)))

@@ -44,6 +44,8 @@ from .waiting import Deadline
 log = logging.getLogger(__name__)
 
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
+DAD_SECONDS = 1.1
+"""RFC 4861's default RetransTimer (1 s) for one detection probe, and a margin."""
 URI_BOOT_DESCRIPTION = "HBH-URI-BOOT"
 EDIT_BOX_TITLE = "Please type in your data"
 FORM_VALUE_END = 56
@@ -366,7 +368,8 @@ class _CaseRun:
                 deadline,
                 "the Boot Manager",
             )
-            console.settle(deadline)
+            if self.case.family == "ipv6":
+                self._wait_for_link_local_address(deadline)
             console.choose(entry_label, deadline)
             self.reached_entry = True
             self.timings["entry_selected"] = time.monotonic() - t0
@@ -473,6 +476,33 @@ class _CaseRun:
                 return
             if deadline.expired():
                 raise HarnessTimeout("the case's deadline passed while the firmware was booting")
+
+    def _wait_for_link_local_address(self, deadline: Deadline) -> None:
+        """Do not start an IPv6 boot while the client's link-local address is tentative.
+
+        Debian 12's OVMF (edk2 2022.11) fails at once with "Unexpected network error" when
+        HTTP or PXE boot over IPv6 starts during the duplicate address detection of its
+        link-local address (an edk2 race, fixed upstream): seen here when the entry was chosen
+        0.7 s after the detection began. A person is never that fast; the harness is, so it
+        waits until the capture shows the detection began one RetransTimer (1 s) ago.
+        """
+        capture = self.case_dir / "tcpdump" / CAPTURE_FILE
+        look = deadline.sooner(3.0)
+        while not look.expired():
+            started = [
+                e.seconds
+                for e in read_capture(capture, origin_wall=0.0)
+                if e.kind == "dad" and e.detail.startswith("for fe80::")
+            ]
+            if started:
+                done_at = started[0] + DAD_SECONDS
+                while time.time() < done_at and not deadline.expired():
+                    if self.console is not None:
+                        self.console.pump(min(0.05, done_at - time.time()))
+                return
+            if self.console is not None:
+                self.console.pump(0.05)
+        log.info("%s: no duplicate address detection seen; choosing the entry anyway", self.case.id)
 
     def _note_proof(self, console: Console, proof_line: str, t0: float) -> None:
         """Date the proof line by the arrival of its last byte, not by when we looked."""
