@@ -130,8 +130,12 @@ class FirmwareScreen:
     def highlighted_rows(self) -> list[int]:
         """Rows (not the bottom help line) with text drawn in the highlight colours."""
         display = self._screen.display
-        # The key help at the bottom is drawn white on black too; it is never an entry.
+        # The key help at the bottom is drawn white on black too; it is never an entry. It is
+        # the box below the entries (the title box is at the top), or a line of key names.
         help_rows = {y for y, line in enumerate(display) if any(m in line for m in HELP_MARKS)}
+        box_tops = [y for y, line in enumerate(display) if line.startswith("┌") and y > 3]
+        if box_tops:
+            help_rows.update(range(box_tops[-1], LINES))
         rows = []
         for y in range(LINES):
             if y in help_rows:
