@@ -129,6 +129,9 @@ def ratios(tuned: dict[str, Any], parallel: list[float]) -> dict[str, float]:
     def total(case_id: str) -> float:
         return float(cases[case_id]["median_timings"]["total"])
 
+    def off(case_id: str) -> float:
+        return float(cases[case_id]["median_milestones"]["power-off"])
+
     overheads = [
         row["median_timings"]["total"] - row["median_milestones"]["power-off"]
         for row in cases.values()
@@ -145,7 +148,10 @@ def ratios(tuned: dict[str, Any], parallel: list[float]) -> dict[str, float]:
             statistics.median(parallel) / statistics.median(tuned["sequential_matrix_seconds"]),
             3,
         ),
-        "menu_over_preset": round(total(MENU_CASE) / total(PRESET_CASE), 3),
+        # The firmware's own time (guest start to power-off): writing BootNext into the vars
+        # copy happens before the guest starts and is not what the menu walk costs.
+        "menu_over_preset": round(off(MENU_CASE) / off(PRESET_CASE), 3),
+        "menu_over_preset_case_total": round(total(MENU_CASE) / total(PRESET_CASE), 3),
     }
 
 
@@ -240,6 +246,9 @@ def print_table(document: dict[str, Any]) -> None:
             cells = [f"{marks[k]:9.2f}" if k in marks else f"{'-':>9}" for k in keys]
             print(f"{case_id:24}" + "  " + "  ".join(cells))
     for name, value in document.get("ratios", {}).items():
+        if name not in TARGETS:
+            print(f"{name:32} {value:7.3f}")
+            continue
         target = TARGETS[name]
         verdict = "within target" if value <= target else "OVER target"
         print(f"{name:32} {value:7.3f}  (target <= {target})  {verdict}")
