@@ -10,20 +10,21 @@ plain text of the stream, with escape sequences removed.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import queue
 import re
-import socket
+import select
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
-import pexpect
 import pyte
-from pexpect import fdpexpect
 
-from .errors import HarnessTimeout
+from .errors import HarnessTimeout, MachineError
 from .waiting import Deadline
 
 # The terminal mode OVMF's setup pages use over serial: 80 columns (the width of their boxes)
@@ -152,21 +153,27 @@ class FirmwareScreen:
 class Console:
     """Reads and writes the serial line; keeps the raw transcript, the screen and the plain text.
 
-    A thread drains the serial socket as bytes arrive and dates each chunk. Reading only when
-    the harness looks would let the socket fill while it works on a screen; QEMU's UART then
-    holds the guest's bytes, and the firmware's serial driver gives up on them after its write
-    timeout, so whole escape sequences went missing on a busy machine.
+    The bytes travel through :mod:`serial_relay`, a process of its own that appends them to
+    the raw transcript as they come, so a busy harness never makes QEMU drop any; a thread
+    here follows that file and dates each chunk as it appears.
     """
 
     def __init__(
         self,
-        serial: socket.socket,
+        serial_socket: Path,
         transcript: Path,
         alive: Callable[[], str | None],
         sink: Callable[[str], None] | None = None,
     ) -> None:
-        self._raw_file: IO[bytes] = transcript.open("wb")
-        self._spawn = fdpexpect.fdspawn(serial.fileno(), logfile=self._raw_file)
+        transcript.write_bytes(b"")
+        self._raw_file: IO[bytes] = transcript.open("rb")
+        self._relay = subprocess.Popen(
+            [sys.executable, "-m", "httpboot_harness.serial_relay", str(serial_socket),
+             str(transcript)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )  # fmt: skip
+        self._await_relay()
         self.screen = FirmwareScreen()
         self._alive = alive
         self._sink = sink
@@ -183,17 +190,33 @@ class Console:
         self._reader = threading.Thread(target=self._drain, name="serial-reader", daemon=True)
         self._reader.start()
 
+    def _await_relay(self, seconds: float = 15.0) -> None:
+        """Wait until the relay is connected: output before that would be lost."""
+        line = b""
+        if self._relay.stdout is not None:
+            ready, _, _ = select.select([self._relay.stdout], [], [], seconds)
+            line = self._relay.stdout.readline() if ready else b""
+        if line.strip() != b"connected":
+            self._relay.kill()
+            self._relay.wait()
+            raise MachineError(f"the serial relay did not connect within {seconds:.0f} s")
+
     def _drain(self) -> None:
-        """The reader thread: move every chunk from the socket to the queue, dated on arrival."""
-        while not self._stop.is_set():
-            try:
-                data = self._spawn.read_nonblocking(65536, timeout=0.2)
-            except pexpect.TIMEOUT:
-                continue
-            except (pexpect.EOF, OSError, ValueError):
-                break
+        """The follower thread: move what the relay appended to the queue, dated on arrival."""
+        idle = 0.0
+        while True:
+            data = self._raw_file.read(65536)
             if data:
                 self._chunks.put((time.monotonic(), data))
+                idle = 0.0
+                continue
+            if self._stop.is_set() or self._relay.poll() is not None:
+                break
+            idle = min(idle + 0.002, 0.02)
+            time.sleep(idle)  # polling a growing file: the only wait is for new bytes
+        rest = self._raw_file.read()
+        if rest:
+            self._chunks.put((time.monotonic(), rest))
         self._chunks.put(None)
 
     # -- reading ---------------------------------------------------------------------------
@@ -263,7 +286,13 @@ class Console:
 
     # -- writing ---------------------------------------------------------------------------
     def send(self, keys: bytes) -> None:
-        self._spawn.send(keys)
+        if self._relay.stdin is None or self._relay.poll() is not None:
+            raise MachineGone("the serial line is closed")
+        try:
+            self._relay.stdin.write(keys)
+            self._relay.stdin.flush()
+        except (BrokenPipeError, ValueError) as exc:
+            raise MachineGone(f"the serial line is closed: {exc}") from exc
 
     def _check_alive(self) -> None:
         death = self._alive()
@@ -356,6 +385,15 @@ class Console:
         self.settle(deadline)
 
     def close(self) -> None:
+        """Stop the relay (closing its stdin ends it), then take in the last bytes."""
+        if self._relay.stdin is not None:
+            with contextlib.suppress(OSError):
+                self._relay.stdin.close()
+        try:
+            self._relay.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._relay.kill()
+            self._relay.wait()
         self._stop.set()
         self._reader.join(timeout=2.0)
         while self.pump(0.0):  # keep what arrived before the thread stopped

@@ -12,7 +12,6 @@ import json
 import logging
 import shlex
 import shutil
-import socket
 import tempfile
 import time
 from collections.abc import Coroutine
@@ -162,7 +161,6 @@ class Machine:
     started_monotonic: float | None = None
     _process: ManagedProcess | None = None
     _qmp: Qmp | None = None
-    serial: socket.socket | None = None
 
     @staticmethod
     def new_socket_dir() -> Path:
@@ -189,13 +187,6 @@ class Machine:
             raise MachineError(f"QEMU failed to start: {died}") from None
         self._qmp = Qmp(self.spec.qmp_socket)
         self._qmp.connect(timeout=min(10.0, deadline.remaining()))
-        self.serial = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.serial.connect(str(self.spec.serial_socket))
-
-    def connected_serial(self) -> socket.socket:
-        if self.serial is None:
-            raise MachineError("the serial console is not connected (launch QEMU first)")
-        return self.serial
 
     def resume(self) -> None:
         """Start the guest: from here on the firmware's clock runs."""
@@ -241,9 +232,6 @@ class Machine:
                 except Exception as exc:
                     log.debug("QMP quit failed: %s", exc)
         finally:
-            if self.serial is not None:
-                self.serial.close()
-                self.serial = None
             if self._qmp is not None:
                 self._qmp.close()
                 self._qmp = None

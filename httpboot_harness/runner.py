@@ -261,7 +261,7 @@ class _CaseRun:
             self.progress("qemu")
             machine.launch(deadline)
             console = Console(
-                machine.connected_serial(),
+                machine.spec.serial_socket,
                 self.case_dir / "console.raw",
                 machine.death_notice,
                 sink=self.console_sink,
