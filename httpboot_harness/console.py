@@ -199,7 +199,14 @@ class Console:
         if line.strip() != b"connected":
             self._relay.kill()
             self._relay.wait()
+            self._close_pipes()
             raise MachineError(f"the serial relay did not connect within {seconds:.0f} s")
+
+    def _close_pipes(self) -> None:
+        for pipe in (self._relay.stdin, self._relay.stdout):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()
 
     def _drain(self) -> None:
         """The follower thread: move what the relay appended to the queue, dated on arrival."""
@@ -394,6 +401,7 @@ class Console:
         except subprocess.TimeoutExpired:
             self._relay.kill()
             self._relay.wait()
+        self._close_pipes()
         self._stop.set()
         self._reader.join(timeout=2.0)
         while self.pump(0.0):  # keep what arrived before the thread stopped
