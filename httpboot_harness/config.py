@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -49,7 +49,6 @@ class Settings:
     """DHCPv4 from dnsmasq, or ISC dhcpd with the seed's dhcpd.conf (DHCPv6 is always ISC)."""
     profile: Profile = "tuned"
     """Server settings: "tuned" lets the firmware go fastest, "seed" is the HOWTO as written."""
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def merge(
@@ -72,7 +71,7 @@ class Settings:
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Settings:
         """Build settings from raw values (strings allowed), checking each with a clear message."""
-        known = {f.name for f in fields(cls)} - {"extra"}
+        known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
             raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
@@ -123,7 +122,7 @@ def _choice(key: str, value: Any, choices: tuple[str, ...]) -> Any:
 
 def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
     """Read HTTPBOOT_OVMF_CODE, HTTPBOOT_ACCEL, ... (HTTPBOOT_QEMU_ARGS is split like a shell)."""
-    names = {f.name for f in fields(Settings)} - {"extra"}
+    names = {f.name for f in fields(Settings)}
     values: dict[str, Any] = {}
     for name in names:
         raw = env.get(ENV_PREFIX + name.upper())
