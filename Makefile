@@ -16,7 +16,7 @@ system-packages:
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install -q --disable-pip-version-check -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' || true
-	@$(BIN)/python -c 'import httpboot_harness, pexpect, pyte, pyroute2, qemu.qmp, virt.firmware'
+	@$(BIN)/python -c 'import httpboot_harness, pyte, pyroute2, qemu.qmp, virt.firmware, dpkt'
 	@touch $@
 
 test: setup
