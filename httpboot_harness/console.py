@@ -183,7 +183,7 @@ class Console:
         """(end offset in the raw text, monotonic time) of each chunk, to date what was printed."""
         self._raw_length = 0
         self.snapshots: list[tuple[float, str, str]] = []
-        self._plain_cache: tuple[int, str] = (0, "")
+        self._text_cache: tuple[int, str, str] = (0, "", "")
         self.first_output: float | None = None
         self._chunks: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
@@ -266,17 +266,23 @@ class Console:
         while not deadline.expired() and self.pump(min(QUIET_SECONDS, deadline.remaining())):
             self._check_alive()
 
+    def _texts(self) -> tuple[str, str]:
+        """(raw, plain) of everything so far, rebuilt only when new chunks came in: the boot
+        loop asks for both on every pass."""
+        count, raw, plain = self._text_cache
+        if count != len(self._decoded):
+            raw = "".join(self._decoded)
+            plain = plain_text(raw)
+            self._text_cache = (len(self._decoded), raw, plain)
+        return raw, plain
+
     @property
     def raw_text(self) -> str:
-        return "".join(self._decoded)
+        return self._texts()[0]
 
     @property
     def plain(self) -> str:
-        count, cached = self._plain_cache
-        if count != len(self._decoded):
-            cached = plain_text(self.raw_text)
-            self._plain_cache = (len(self._decoded), cached)
-        return cached
+        return self._texts()[1]
 
     def arrival(self, needle: str) -> float | None:
         """Monotonic time at which ``needle`` was complete in the raw stream, or None."""

@@ -42,6 +42,11 @@ class Addressing:
     pool_v6: tuple[str, str] = ("2001:db8:f00f:cafe::42:10", "2001:db8:f00f:cafe::42:99")
     hostname: str = "www.httpboot.local"
 
+    @property
+    def domain(self) -> str:
+        """The lab's DNS domain: the boot host name without its first label."""
+        return self.hostname.split(".", 1)[1]
+
 
 def new_tag() -> str:
     """A run tag ``hbh-<pid>-<random>``: unique per process and case, and tells who owns it."""

@@ -14,7 +14,6 @@ import functools
 import json
 import logging
 import shutil
-import tempfile
 import time
 import traceback
 from collections.abc import Callable
@@ -114,7 +113,7 @@ def boot_locations(case: Case, addressing: Addressing) -> BootLocations:
     or PXE. Pure, so the shapes are unit-tested."""
     file_name = "boot.iso" if case.payload == "iso" else "bootx64.efi"
     if case.fault == "unknown-host":
-        host = f"nowhere.{addressing.hostname.split('.', 1)[1]}"
+        host = f"nowhere.{addressing.domain}"
     elif case.url_host == "name":
         host = addressing.hostname
     elif case.family == "ipv4":
@@ -172,8 +171,9 @@ def run_case(
     if case_dir.exists():
         shutil.rmtree(case_dir)
     case_dir.mkdir(parents=True)
-    run = _CaseRun(case, settings, case_dir, tls, progress or (lambda _phase: None))
-    run.console_sink = console_sink
+    run = _CaseRun(
+        case, settings, case_dir, tls, progress or (lambda _phase: None), console_sink=console_sink
+    )
     try:
         result = run.execute()
     except HarnessError as exc:
@@ -193,6 +193,8 @@ class _CaseRun:
         case_dir: Path,
         tls: TlsMaterial | None,
         progress: Progress,
+        *,
+        console_sink: ConsoleSink | None,
     ) -> None:
         self.case = case
         self.settings = settings
@@ -208,7 +210,7 @@ class _CaseRun:
         self.services: dict[str, ManagedProcess] = {}
         self.console: Console | None = None
         self.reached_entry = False
-        self.console_sink: ConsoleSink | None = None
+        self.console_sink = console_sink
         self.timings_origin = time.monotonic()
         """The guest's start (QMP cont); every time in the artifacts counts from here."""
 
@@ -277,9 +279,7 @@ class _CaseRun:
         )
         timeline = self._timeline(machine, console, image.proof_line, network)
         (self.case_dir / "timeline.txt").write_text(format_timeline(timeline))
-        evidence = self._evidence(machine, console, image.proof_line, image.size)
-        evidence.network = network
-        judgement = judge(evidence)
+        judgement = judge(self._evidence(machine, console, image.proof_line, image.size, network))
         return CaseResult(
             self.case, judgement, self.accel, self.case_dir, self.timings,
             console_tail=self._console_tail(), log_tails=self._log_tails(),
@@ -294,10 +294,6 @@ class _CaseRun:
     def _start_services(self, stack: ExitStack, netns: str, deadline: Deadline) -> None:
         self.progress("services")
         case, where = self.case, self.locations
-        served = None
-        if self.settings.http_server == "apache2":
-            served = Path(tempfile.mkdtemp(prefix=f"{netns}-www-"))
-            stack.callback(shutil.rmtree, served, ignore_errors=True)
         plan = ServerPlan(
             boot_url=where.http_url if case.url_source == "dhcp" else None,
             document_root=self.case_dir / "www",
@@ -309,7 +305,6 @@ class _CaseRun:
             dhcp6_vendor=case.dhcp6_vendor,
             pxe_boot_file=where.pxe_file,
             pxe_url_v6=where.pxe_url_v6,
-            apache_root=served,
             profile=self.settings.profile,
             dhcp_v4=not (case.fault == "no-dhcp" and case.family == "ipv4"),
             dhcp_v6=not (case.fault == "no-dhcp" and case.family == "ipv6"),
@@ -533,7 +528,12 @@ class _CaseRun:
         )  # fmt: skip
 
     def _evidence(
-        self, machine: Machine, console: Console, proof_line: str, image_size: int
+        self,
+        machine: Machine,
+        console: Console,
+        proof_line: str,
+        image_size: int,
+        network: list[NetEvent],
     ) -> Evidence:
         event = machine.guest_powered_off()
         return Evidence(
@@ -547,6 +547,7 @@ class _CaseRun:
             servers=ServerLogs.from_case_dir(self.case_dir),
             shutdown_event=event.data if event else None,
             firmware_output=console.first_output is not None,
+            network=network,
         )
 
     # -- artifacts -------------------------------------------------------------------------

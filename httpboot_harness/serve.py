@@ -8,9 +8,7 @@ follows the server logs until Ctrl-C, when everything it started is stopped.
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
-import tempfile
 import time
 from contextlib import ExitStack
 from pathlib import Path
@@ -82,10 +80,6 @@ def serve(
         )
         tls = make_tls_material(workdir / "tls", addressing)
         url = f"{scheme}://{addressing.hostname}{IMAGE_PATH}"
-        served = None
-        if settings.http_server == "apache2":
-            served = Path(tempfile.mkdtemp(prefix=f"{tag}-www-"))
-            stack.callback(shutil.rmtree, served, ignore_errors=True)
         plan = ServerPlan(
             url,
             workdir / "www",
@@ -95,7 +89,6 @@ def serve(
             dhcp_server=settings.dhcp_server,
             http_server=settings.http_server,
             profile=settings.profile,
-            apache_root=served,
         )
         services = start_servers(
             plan, stack, netns=netns, workdir=workdir, tag=tag, deadline=Deadline(30)

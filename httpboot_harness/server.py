@@ -7,6 +7,8 @@ chooses between the harness's tuned settings and the seed HOWTO's configuration 
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,8 +44,6 @@ class ServerPlan:
     dhcp6_vendor: Dhcp6Vendor = "rfc3315"
     pxe_boot_file: str | None = None
     pxe_url_v6: str | None = None
-    apache_root: Path | None = None
-    """apache2 serves a world-readable copy of the document root from here."""
     dhcp_v4: bool = True
     dhcp_v6: bool = True
     http_vendor_class: bool = True
@@ -52,7 +52,8 @@ class ServerPlan:
     """tuned: DHCPv6 preference 255, router adverts, no ping before DHCPv4 offers.
     seed: the seed's dhcpd6.conf as written, no router adverts, dnsmasq's default ping check."""
 
-    def services(self) -> list[Service]:
+    def services(self, apache_root: Path | None = None) -> list[Service]:
+        """The daemons in start order; apache2 serves a readable copy from ``apache_root``."""
         tuned = self.profile == "tuned"
         tls_files = None
         if self.tls is not None:
@@ -90,7 +91,7 @@ class ServerPlan:
         if tuned:
             services.append(Radvd(self.addressing, interface=self.interface))
         if self.http_server == "apache2":
-            served = self.apache_root or self.document_root
+            served = apache_root or self.document_root
             services.append(Apache2(self.document_root, served, tls_files))
         else:
             services.append(Lighttpd(self.document_root, tls_files))
@@ -107,8 +108,13 @@ def start_servers(
     deadline: Deadline,
 ) -> dict[str, ManagedProcess]:
     """Start each daemon and wait until it is ready; ``stack`` stops them in reverse order."""
+    apache_root = None
+    if plan.http_server == "apache2":
+        # apache2's workers run as www-data: they serve a world-readable copy of the files.
+        apache_root = Path(tempfile.mkdtemp(prefix=f"{tag}-www-"))
+        stack.callback(shutil.rmtree, apache_root, ignore_errors=True)
     started: dict[str, ManagedProcess] = {}
-    for service in plan.services():
+    for service in plan.services(apache_root):
         process = service.start(
             netns=netns, workdir=workdir / service.name, tag=tag, deadline=deadline
         )

@@ -49,7 +49,7 @@ class Dnsmasq(Service):
             f"addn-hosts={workdir / 'hosts'}",
             "log-queries",
             # Names under the lab's domain that the hosts file lacks are answered NXDOMAIN.
-            f"local=/{a.hostname.split('.', 1)[1]}/",
+            f"local=/{a.domain}/",
             "user=root",
             "group=root",
         ]
