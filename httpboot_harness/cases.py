@@ -1,101 +1,594 @@
-"""The boot case value, its stable id, the default matrix and the seed HOWTO's other scenarios.
+"""A boot case, composed of parts; its id, markers and expectation are derived here, once.
 
-A case id (``ipv6-https``) is used everywhere: pytest ids and markers, CLI arguments, artifact
-folders and report rows, so it is derived in one place and parsed back in one place.
+A :class:`Case` is a family and a scheme plus one part of each kind:
+
+- ``source``: how the firmware learns the URL (:class:`Dhcp`, :class:`Pxe`, :class:`TypedUri`,
+  :class:`Preset`) and so how its boot entry is reached;
+- ``payload``: what is served (:class:`ProofEfi`, :class:`ProofIso`);
+- ``firmware``: the firmware profile (:class:`PlainFirmware`);
+- ``faults``: zero or more induced failures (:class:`Untrusted`, :class:`NoDhcp`, ...).
+
+Each part owns everything about itself through the hooks of :class:`Part`: the words it adds to
+the id, its markers, its edits to the URL, the server plan and the machine, the phases it skips,
+its own proofs, its expectation, and the combinations it cannot take part in (checked when the
+case is built: a :class:`UsageError` naming the conflict). A new kind of fault is one subclass.
+
+Users compose their own cases from the same parts, e.g. ``Case("ipv6", "https",
+source=TypedUri())``; a case id (``ipv6-https``) is used everywhere: pytest ids, CLI arguments,
+artifact folders and report rows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 from .errors import UsageError
+from .evidence import Verdict
+from .network import Addressing
+from .phases import Phase, Prover, prove_tftp_download
+from .server import ServerPlan
+from .services.dhcpd6 import Dhcp6Vendor
+
+if TYPE_CHECKING:
+    from .machine import MachineSpec
+    from .ovmf_menu import OvmfMenu
+    from .payload import ProofImage as BuiltImage
+    from .waiting import Deadline
 
 Family = Literal["ipv4", "ipv6"]
 Scheme = Literal["http", "https"]
-Verdict = Literal["booted", "refused", "failed", "error"]
-Boot = Literal["http", "pxe"]
-UrlSource = Literal["dhcp", "uri", "preset"]
-"""dhcp: the DHCP offer carries the URL; uri: typed into HTTP Boot Configuration over the
-console; preset: written into the vars copy before boot (virt-fw-vars --set-boot-uri)."""
-Payload = Literal["efi", "iso"]
-Fault = Literal["no-dhcp", "no-httpclient", "unknown-host", "not-found"]
+Arch = Literal["x86_64"]
 UrlHost = Literal["name", "literal"]
-Dhcp6Vendor = Literal["rfc3315", "string", "classes", "arch"]
-"""How dhcpd6.conf writes the vendor class (the seed's four DHCPv6 configurations)."""
 
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 SCHEMES: tuple[Scheme, ...] = ("http", "https")
+IPV4_OFF = ("-fw_cfg", "name=opt/org.tianocore/IPv4Support,string=no")
+
+# Where each part's words stand in an id, so that ids made before parts existed stay valid:
+# ipv4-https-untrusted, ipv4-http-literal, ipv4-http-iso-uri, ipv6-http-dhcp6-string, ...
+RANK_TRUST, RANK_HOST, RANK_PAYLOAD, RANK_SOURCE, RANK_DHCP6, RANK_FAULT = range(6)
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """What a case expects: booted, or refused/failed at a phase, for a named cause."""
+
+    verdict: Verdict = "booted"
+    phase: Phase | None = None
+    cause: str | None = None
+    """Text the verdict's cause must contain (from the server side, not the console alone)."""
+
+
+BOOTED = Expectation()
+
+
+@dataclass(frozen=True)
+class Locations:
+    """Where a case's image lives and how the firmware is told about it."""
+
+    served_file: str
+    """The image's path under the document root (also the TFTP root)."""
+    http_url: str
+    """The HTTP(S) URL of the image (what DHCP offers HTTPClient, or what is typed/preset)."""
+    pxe_file: str
+    """The PXEClient file name, relative to the TFTP root."""
+    pxe_url_v6: str
+    boot_url: str = ""
+    """What the case boots from: the HTTP(S) URL, the PXE file (v4) or the tftp:// URL (v6)."""
+    image_path: str = ""
+    """The path the server logs: ``/<id>/bootx64.efi`` (HTTP) or ``<id>/bootx64.efi`` (TFTP)."""
+
+
+class Part:
+    """One ingredient of a case. Every hook defaults to "changes nothing"."""
+
+    kind: ClassVar[str]
+    skips: ClassVar[frozenset[Phase]] = frozenset()
+    provers: ClassVar[Mapping[Phase, Prover]] = {}
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        """(rank, word) pairs for the case id."""
+        return ()
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ()
+
+    def conflict(self, case: Case) -> str | None:
+        """Why this part cannot be in ``case``, or None."""
+        return None
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        return where
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return plan
+
+    def machine(self, case: Case, spec: MachineSpec) -> MachineSpec:
+        return spec
+
+    def expectation(self, case: Case) -> Expectation | None:
+        """What this part makes the case expect; None: it leaves the expectation alone."""
+        return None
+
+
+# -- how the firmware learns the URL -----------------------------------------------------------
+class UrlSource(Part):
+    kind = "source"
+    offer: ClassVar[str | None] = "HTTPClient"
+    """The vendor class whose DHCP offer carries the boot file; None: an address only."""
+
+    def entry_label(self, case: Case) -> str:
+        """The Boot Manager entry that starts the boot."""
+        return "UEFI HTTPv4" if case.family == "ipv4" else "UEFI HTTPv6"
+
+    def entry_note(self, case: Case) -> str:
+        return f"selected {self.entry_label(case)!r} in the Boot Manager"
+
+    def reach_entry(self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline) -> None:
+        """Drive the firmware's menus from power-on to the chosen boot entry."""
+        menu.enter_front_page(deadline)
+        menu.boot_from_boot_manager(self.entry_label(case), ipv6=case.family == "ipv6",
+                                    deadline=deadline)  # fmt: skip
+
+    def prepare_vars(self, vars_copy: Path, where: Locations) -> None:
+        """Edit the private vars copy before power-on."""
+
+
+@dataclass(frozen=True)
+class Dhcp(UrlSource):
+    """The seed's way: DHCPv4/DHCPv6 offer the URL to the HTTPClient vendor class."""
+
+    host: UrlHost = "name"
+    """name: www.httpboot.local through DNS; literal: the server's address (no DNS offered)."""
+    dhcp6_vendor: Dhcp6Vendor = "rfc3315"
+    """How dhcpd6.conf writes the vendor class (the seed's four DHCPv6 configurations)."""
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        words = [(RANK_HOST, "literal")] if self.host == "literal" else []
+        if self.dhcp6_vendor != "rfc3315":
+            words.append((RANK_DHCP6, f"dhcp6-{self.dhcp6_vendor}"))
+        return tuple(words)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        marks: tuple[str, ...] = ("literal",) if self.host == "literal" else ()
+        if (case.family == "ipv6" and self.dhcp6_vendor != "rfc3315") or case.id == "ipv6-http":
+            marks += ("dhcp6_variants",)
+        return marks
+
+    def conflict(self, case: Case) -> str | None:
+        if self.dhcp6_vendor != "rfc3315" and case.family == "ipv4":
+            return f"dhcp6_vendor={self.dhcp6_vendor!r} is a DHCPv6 form; use it with ipv6"
+        return None
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        if self.host == "name":
+            return where
+        host = str(addressing.server_v4.ip) if case.family == "ipv4" else (
+            f"[{addressing.server_v6.ip}]")  # fmt: skip
+        return dataclasses.replace(
+            where, http_url=where.http_url.replace(f"//{addressing.hostname}/", f"//{host}/", 1)
+        )
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(
+            plan, name_server=self.host == "name", dhcp6_vendor=self.dhcp6_vendor
+        )
+
+    def expectation(self, case: Case) -> Expectation | None:
+        if self.dhcp6_vendor == "string":
+            # The older plain-string form: dhcpd6 advertises, the firmware never requests.
+            return Expectation("refused", Phase.DHCP, "never requested")
+        return None
+
+
+@dataclass(frozen=True)
+class Pxe(UrlSource):
+    """PXE (TFTP) boot from the same mixed DHCP servers: the seed's PXEClient class."""
+
+    dhcp6_vendor: Dhcp6Vendor = "rfc3315"
+    offer = "PXEClient"
+    skips = frozenset({Phase.CONNECT, Phase.TLS})
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DOWNLOAD: prove_tftp_download}
+
+    def entry_label(self, case: Case) -> str:
+        return "UEFI PXEv4" if case.family == "ipv4" else "UEFI PXEv6"
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("pxe",)
+
+    def conflict(self, case: Case) -> str | None:
+        if case.scheme != "http":
+            return "PXE downloads over TFTP; give the case scheme 'http'"
+        if case.family == "ipv6" and self.dhcp6_vendor not in ("classes", "arch"):
+            return "PXE over IPv6 needs the DHCPv6 classes form: Pxe(dhcp6_vendor='classes')"
+        return None
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        boot = where.pxe_file if case.family == "ipv4" else where.pxe_url_v6
+        return dataclasses.replace(where, boot_url=boot, image_path=where.pxe_file)
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, dhcp6_vendor=self.dhcp6_vendor)
+
+
+@dataclass(frozen=True)
+class TypedUri(UrlSource):
+    """The seed's manual way: the URL typed into HTTP Boot Configuration; DHCP gives addresses."""
+
+    description: str = "HBH-URI-BOOT"
+    offer = None
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_SOURCE, "uri"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("uri",)
+
+    def entry_note(self, case: Case) -> str:
+        return f"typed the Boot URI in HTTP Boot Configuration, selected {self.description!r}"
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, boot_url=None)
+
+    def reach_entry(self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline) -> None:
+        menu.enter_front_page(deadline)
+        menu.add_http_boot_option(self.description, where.http_url,
+                                  ipv6=case.family == "ipv6", deadline=deadline)  # fmt: skip
+        menu.boot_from_boot_manager(self.description, ipv6=case.family == "ipv6",
+                                    deadline=deadline)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Preset(UrlSource):
+    """The URL written into the vars copy as BootNext before power-on: no key is pressed."""
+
+    offer = None
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_SOURCE, "preset"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("uri",)
+
+    def entry_note(self, case: Case) -> str:
+        return "BootNext with the boot URI, written into the vars copy before power-on"
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, boot_url=None)
+
+    def machine(self, case: Case, spec: MachineSpec) -> MachineSpec:
+        # Nobody presses a key, so the firmware should not wait for one. A bare Uri() boot
+        # option is tried on every network stack, IPv4 first: an IPv6 case switches IPv4 off.
+        extra = IPV4_OFF if case.family == "ipv6" else ()
+        return dataclasses.replace(spec, boot_menu_ms=0, extra_args=(*extra, *spec.extra_args))
+
+    def reach_entry(self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline) -> None:
+        """BootNext picks the entry."""
+
+    def prepare_vars(self, vars_copy: Path, where: Locations) -> None:
+        from .firmware import set_boot_uri
+
+        set_boot_uri(vars_copy, where.http_url)
+
+
+# -- what is served --------------------------------------------------------------------------
+class Payload(Part):
+    kind = "payload"
+    file_name: ClassVar[str]
+
+    def build(self, image: BuiltImage, destination: Path, workdir: Path) -> BuiltImage:
+        """Turn the proof program into what is served at ``destination``."""
+        return image
+
+
+@dataclass(frozen=True)
+class ProofEfi(Payload):
+    """The harness's GRUB program that prints the case's nonce and powers off."""
+
+    file_name = "bootx64.efi"
+
+
+@dataclass(frozen=True)
+class ProofIso(Payload):
+    """The proof program inside an ISO the firmware boots as a RAM disk."""
+
+    file_name = "boot.iso"
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_PAYLOAD, "iso"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("iso",)
+
+    def conflict(self, case: Case) -> str | None:
+        return "an ISO is not a PXE boot file" if isinstance(case.source, Pxe) else None
+
+    def build(self, image: BuiltImage, destination: Path, workdir: Path) -> BuiltImage:
+        from .payload import build_proof_iso
+
+        return build_proof_iso(image, destination, workdir)
+
+
+# -- firmware profile ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PlainFirmware(Part):
+    """The firmware as discovered (or given with --ovmf-code), no Secure Boot."""
+
+    kind = "firmware"
+
+
+# -- faults ----------------------------------------------------------------------------------
+class Fault(Part):
+    """An induced failure: the verdict must name the phase it hits, and its cause."""
+
+    kind = "fault"
+    word: ClassVar[str]
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_FAULT, self.word),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("fault",)
+
+
+@dataclass(frozen=True)
+class Untrusted(Fault):
+    """HTTPS without the CA handed to the firmware: it must refuse the server."""
+
+    word = "untrusted"
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.TLS, "did not even connect")
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_TRUST, self.word),)
+
+    def conflict(self, case: Case) -> str | None:
+        return None if case.scheme == "https" else "an untrusted certificate needs https"
+
+    def machine(self, case: Case, spec: MachineSpec) -> MachineSpec:
+        return dataclasses.replace(spec, fw_cfg_files=())
+
+
+@dataclass(frozen=True)
+class NoDhcp(Fault):
+    """No DHCP server for the case's family."""
+
+    word = "no-dhcp"
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        if case.family == "ipv4":
+            return dataclasses.replace(plan, dhcp_v4=False)
+        return dataclasses.replace(plan, dhcp_v6=False)
+
+    def expectation(self, case: Case) -> Expectation:
+        family_dhcp = "DHCPv4" if case.family == "ipv4" else "DHCPv6"
+        return Expectation("refused", Phase.DHCP, f"no {family_dhcp} answer")
+
+
+@dataclass(frozen=True)
+class NoHttpClient(Fault):
+    """The DHCPv4 offer lacks option 60 HTTPClient, so the firmware ignores it."""
+
+    word = "no-httpclient"
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DHCP, "without the HTTPClient class")
+
+    def conflict(self, case: Case) -> str | None:
+        return None if case.family == "ipv4" else "no-httpclient is a DHCPv4 (dnsmasq) fault"
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, http_vendor_class=False)
+
+
+@dataclass(frozen=True)
+class UnknownHost(Fault):
+    """The URL names a host the lab's DNS does not know."""
+
+    word = "unknown-host"
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DNS, "NXDOMAIN")
+
+    def conflict(self, case: Case) -> str | None:
+        if (
+            not isinstance(case.source, Dhcp | TypedUri | Preset)
+            or getattr(case.source, "host", "name") != "name"
+        ):
+            return "unknown-host needs a URL that names its host (not PXE, not an IP literal)"
+        return None
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        unknown = f"//nowhere.{addressing.domain}/"
+        return dataclasses.replace(
+            where, http_url=where.http_url.replace(f"//{addressing.hostname}/", unknown, 1)
+        )
+
+
+@dataclass(frozen=True)
+class NotFound(Fault):
+    """The URL names a file the server does not have."""
+
+    word = "not-found"
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DOWNLOAD, "HTTP 404")
+
+    def conflict(self, case: Case) -> str | None:
+        return "not-found is an HTTP fault, not PXE" if isinstance(case.source, Pxe) else None
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        head, _, _ = where.http_url.rpartition("/")
+        return dataclasses.replace(where, http_url=f"{head}/missing.efi")
+
+
+@dataclass(frozen=True)
+class HttpStatus(Fault):
+    """The server answers the image's URL with an error status instead of the file."""
+
+    status: int = 500
+
+    @property
+    def word(self) -> str:  # type: ignore[override]
+        return f"http-{self.status}"
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DOWNLOAD, f"HTTP {self.status}")
+
+    def conflict(self, case: Case) -> str | None:
+        if isinstance(case.source, Pxe):
+            return "an HTTP status is an HTTP fault, not PXE"
+        if not 400 <= self.status <= 599:
+            return f"HttpStatus({self.status}): give an error status, 400 to 599"
+        return None
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        path = "/" + case.locations(plan.addressing).served_file
+        return dataclasses.replace(plan, status_overrides=((path, self.status),))
+
+
+# -- the case --------------------------------------------------------------------------------
+@dataclass(frozen=True)
 class Case:
-    """One row of the matrix: how the firmware boots and what we expect of it."""
+    """One row of the matrix: parts that say how the firmware boots, and what we expect."""
 
     family: Family
-    scheme: Scheme
-    enroll_ca: bool = True
-    """For https: hand the throw-away CA to the firmware (fw_cfg etc/edk2/https/cacerts)."""
-    expected: Verdict = "booted"
-    expected_phase: str | None = None
-    """For an expected failure: the phase the verdict must name (None: any)."""
-    boot: Boot = "http"
-    url_source: UrlSource = "dhcp"
-    payload: Payload = "efi"
-    url_host: UrlHost = "name"
-    dhcp6_vendor: Dhcp6Vendor = "rfc3315"
-    fault: Fault | None = None
-    """A failure the server side induces, to show that the verdict names the phase it hits."""
+    scheme: Scheme = "http"
+    source: UrlSource = field(default_factory=Dhcp)
+    payload: Payload = field(default_factory=ProofEfi)
+    firmware: PlainFirmware = field(default_factory=PlainFirmware)
+    faults: tuple[Fault, ...] = ()
+    arch: Arch = "x86_64"
+    expect: Expectation | None = None
+    """Overrides the expectation the parts give (for a user's own case)."""
+
+    def __post_init__(self) -> None:
+        if self.family not in FAMILIES:
+            raise UsageError(f"family must be one of {FAMILIES}, not {self.family!r}")
+        if self.scheme not in SCHEMES:
+            raise UsageError(f"scheme must be one of {SCHEMES}, not {self.scheme!r}")
+        if self.arch != "x86_64":
+            raise UsageError(f"architecture {self.arch!r} is not supported yet; use x86_64")
+        if not isinstance(self.faults, tuple):
+            object.__setattr__(self, "faults", tuple(self.faults))
+        kinds = [type(f) for f in self.faults]
+        if len(set(kinds)) != len(kinds):
+            raise UsageError(f"a fault is given twice in {self.faults}")
+        for part in self.parts:
+            problem = part.conflict(self)
+            if problem is not None:
+                raise UsageError(f"case {self.family}-{self.scheme}: {problem}")
+        expecting = [p for p in self.parts if p.expectation(self) is not None]
+        if len(expecting) > 1 and self.expect is None:
+            raise UsageError(
+                f"parts {expecting} each expect their own verdict; "
+                "say which one to expect with expect=Expectation(...)"
+            )
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (self.source, self.payload, self.firmware, *self.faults)
 
     @property
     def id(self) -> str:
-        if self.boot == "pxe":
-            return f"pxe-{self.family}"
-        suffix = "-untrusted" if self.scheme == "https" and not self.enroll_ca else ""
-        if self.url_host == "literal":
-            suffix += "-literal"
-        if self.payload == "iso":
-            suffix += "-iso"
-        if self.url_source != "dhcp":
-            suffix += f"-{self.url_source}"
-        if self.dhcp6_vendor != "rfc3315":
-            suffix += f"-dhcp6-{self.dhcp6_vendor}"
-        if self.fault is not None:
-            suffix += f"-{self.fault}"
-        return f"{self.family}-{self.scheme}{suffix}"
+        head = (
+            f"pxe-{self.family}" if isinstance(self.source, Pxe) else f"{self.family}-{self.scheme}"
+        )
+        if self.arch != "x86_64":
+            head = f"{self.arch}-{head}"
+        words = sorted((w for p in self.parts for w in p.id_words(self)), key=lambda w: w[0])
+        return "-".join([head, *(word for _, word in words)])
 
     @property
     def markers(self) -> tuple[str, ...]:
         """Pytest marker names that select this case (``pytest -m "ipv6 and https"``)."""
-        marks: list[str] = [self.family, self.scheme if self.boot == "http" else "pxe"]
-        if self.url_host == "literal":
-            marks.append("literal")
-        if self.payload == "iso":
-            marks.append("iso")
-        if self.url_source != "dhcp":
-            marks.append("uri")
-        if self.boot == "http" and (self.dhcp6_vendor != "rfc3315" or self in _DHCP6_VARIANT_BASE):
-            marks.append("dhcp6_variants")
+        marks: list[str] = [self.family]
+        if not isinstance(self.source, Pxe):
+            marks.append(self.scheme)
+        for part in self.parts:
+            marks += [m for m in part.markers(self) if m not in marks]
         if self in DEFAULT_MATRIX:
             marks.append("core")
-        if self.fault is not None or not self.enroll_ca:
-            marks.append("fault")
         return tuple(marks)
 
     @property
-    def boot_entry_label(self) -> str:
-        """The Boot Manager entry that starts OVMF's network boot for this family."""
-        if self.boot == "pxe":
-            return "UEFI PXEv4" if self.family == "ipv4" else "UEFI PXEv6"
-        return "UEFI HTTPv4" if self.family == "ipv4" else "UEFI HTTPv6"
+    def expectation(self) -> Expectation:
+        if self.expect is not None:
+            return self.expect
+        for part in self.parts:
+            expectation = part.expectation(self)
+            if expectation is not None:
+                return expectation
+        return BOOTED
 
     @property
-    def vendor_class(self) -> str:
-        """The vendor class the client sends and the DHCP server's answer must carry."""
-        return "PXEClient" if self.boot == "pxe" else "HTTPClient"
+    def expected(self) -> Verdict:
+        return self.expectation.verdict
+
+    @property
+    def expected_phase(self) -> str | None:
+        phase = self.expectation.phase
+        return None if phase is None else phase.value
+
+    @property
+    def phases(self) -> tuple[Phase, ...]:
+        """The phases a booted case must prove, in order."""
+        skipped: set[Phase] = {Phase.CONNECT if self.scheme == "https" else Phase.TLS}
+        for part in self.parts:
+            skipped |= part.skips
+        return tuple(p for p in Phase if p not in skipped)
+
+    def prover(self, phase: Phase) -> Prover | None:
+        """A part's own proof of ``phase``, if one brings it."""
+        for part in self.parts:
+            if phase in part.provers:
+                return part.provers[phase]
+        return None
+
+    def locations(self, addressing: Addressing) -> Locations:
+        served = f"{self.id}/{self.payload.file_name}"
+        pxe_file = f"{self.id}/bootx64.efi"
+        where = Locations(
+            served_file=served,
+            http_url=f"{self.scheme}://{addressing.hostname}/{served}",
+            pxe_file=pxe_file,
+            pxe_url_v6=f"tftp://[{addressing.server_v6.ip}]/{pxe_file}",
+        )
+        for part in self.parts:
+            where = part.locate(self, where, addressing)
+        return dataclasses.replace(
+            where,
+            boot_url=where.boot_url or where.http_url,
+            image_path=where.image_path or f"/{served}",
+        )
+
+    def server_plan(self, base: ServerPlan) -> ServerPlan:
+        """The servers for this case: the base plan (settings, files) with each part's edits."""
+        where = self.locations(base.addressing)
+        plan = dataclasses.replace(
+            base, boot_url=where.http_url, pxe_boot_file=where.pxe_file,
+            pxe_url_v6=where.pxe_url_v6,
+        )  # fmt: skip
+        for part in self.parts:
+            plan = part.plan(self, plan)
+        return plan
+
+    def machine_spec(self, base: MachineSpec) -> MachineSpec:
+        for part in self.parts:
+            base = part.machine(self, base)
+        return base
 
     def __str__(self) -> str:
         return self.id
+
+
+def fault_case(family: Family, scheme: Scheme, fault: Fault) -> Case:
+    return Case(family, scheme, faults=(fault,))
 
 
 DEFAULT_MATRIX: tuple[Case, ...] = (
@@ -103,39 +596,39 @@ DEFAULT_MATRIX: tuple[Case, ...] = (
     Case("ipv4", "https"),
     Case("ipv6", "http"),
     Case("ipv6", "https"),
-    Case("ipv4", "https", enroll_ca=False, expected="refused", expected_phase="tls"),
+    Case("ipv4", "https", faults=(Untrusted(),)),
 )
-
-# The RFC 3315 vendor-class form is the default ipv6-http case; it is also a DHCPv6 variant.
-_DHCP6_VARIANT_BASE: tuple[Case, ...] = (Case("ipv6", "http"),)
 
 SEED_SCENARIOS: tuple[Case, ...] = (
     # "To work around this issue, ... replace the domain name with the server IP."
-    Case("ipv4", "http", url_host="literal"),
-    Case("ipv6", "http", url_host="literal"),
+    Case("ipv4", "http", Dhcp(host="literal")),
+    Case("ipv6", "http", Dhcp(host="literal")),
     # "Another way to test http boot is to download a iso image from a URL."
-    Case("ipv4", "http", payload="iso"),
-    Case("ipv6", "http", payload="iso"),
+    Case("ipv4", "http", payload=ProofIso()),
+    Case("ipv6", "http", payload=ProofIso()),
     # DHCPv6 Server: the older plain-string form, the PXE/HTTP classes, the arch subclass.
-    Case("ipv6", "http", dhcp6_vendor="string", expected="refused", expected_phase="dhcp"),
-    Case("ipv6", "http", dhcp6_vendor="classes"),
-    Case("ipv6", "http", dhcp6_vendor="arch"),
+    Case("ipv6", "http", Dhcp(dhcp6_vendor="string")),
+    Case("ipv6", "http", Dhcp(dhcp6_vendor="classes")),
+    Case("ipv6", "http", Dhcp(dhcp6_vendor="arch")),
     # "Here we will set up the mixed DHCPv4 server for both PXEBoot and HTTPBoot."
-    Case("ipv4", "http", boot="pxe"),
-    Case("ipv6", "http", boot="pxe", dhcp6_vendor="classes"),
+    Case("ipv4", "http", Pxe()),
+    Case("ipv6", "http", Pxe(dhcp6_vendor="classes")),
     # "Edit "Boot URI", point to the position of ISO file" (and the vars fast path).
-    Case("ipv4", "http", url_source="uri"),
-    Case("ipv4", "http", payload="iso", url_source="uri"),
-    Case("ipv4", "http", url_source="preset"),
+    Case("ipv4", "http", TypedUri()),
+    Case("ipv4", "http", TypedUri(), payload=ProofIso()),
+    Case("ipv4", "http", Preset()),
+    Case("ipv6", "http", TypedUri()),
+    Case("ipv6", "http", Preset()),
 )
 
 # Induced failures (and ipv4-https-untrusted in the default matrix): each must be refused, and
-# the verdict must name where, told apart by the server logs and the capture.
+# the verdict must name where and why, told apart by the server logs and the capture.
 FAULT_CASES: tuple[Case, ...] = (
-    Case("ipv4", "http", fault="no-dhcp", expected="refused", expected_phase="dhcp"),
-    Case("ipv4", "http", fault="no-httpclient", expected="refused", expected_phase="dhcp"),
-    Case("ipv4", "http", fault="unknown-host", expected="refused", expected_phase="dns"),
-    Case("ipv4", "http", fault="not-found", expected="refused", expected_phase="download"),
+    fault_case("ipv4", "http", NoDhcp()),
+    fault_case("ipv4", "http", NoHttpClient()),
+    fault_case("ipv4", "http", UnknownHost()),
+    fault_case("ipv4", "http", NotFound()),
+    fault_case("ipv4", "http", HttpStatus(500)),
 )
 
 ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES

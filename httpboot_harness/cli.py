@@ -26,7 +26,7 @@ from pathlib import Path
 from _pytest.mark.expression import Expression, ExpressionMatcher
 
 from .cases import ALL_CASES, DEFAULT_MATRIX, Case, case_by_id
-from .config import ACCEL_CHOICES, DHCP_SERVER_CHOICES, HTTP_SERVER_CHOICES, PROFILES, Settings
+from .config import OPTIONS, Settings, add_arguments
 from .console import plain_text
 from .doctor import boot_can_run, format_checks, run_checks
 from .errors import HarnessError, UsageError
@@ -39,10 +39,6 @@ from .tls import TlsMaterial, make_tls_material
 
 EXIT_OK, EXIT_FIRMWARE_FAILED, EXIT_USAGE, EXIT_CANNOT_JUDGE = 0, 1, 2, 125
 EXIT_BISECT_ABORT, EXIT_INTERRUPTED = 128, 130
-SETTING_KEYS = (
-    "ovmf_code", "ovmf_vars", "qemu", "accel", "qemu_args", "artifacts", "timeout",
-    "http_server", "dhcp_server", "profile",
-)  # fmt: skip
 
 
 _TERMINATED: list[int] = []
@@ -54,29 +50,8 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _common_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--ovmf-code", help="OVMF code volume (default: discovered)")
-    parser.add_argument("--ovmf-vars", help="OVMF vars template (default: the code's template)")
-    parser.add_argument("--qemu", help="QEMU binary (default: qemu-system-x86_64)")
-    parser.add_argument("--accel", choices=ACCEL_CHOICES, help="accelerator (default: auto)")
-    parser.add_argument(
-        "--qemu-arg",
-        action="append",
-        dest="qemu_args",
-        metavar="ARG",
-        help="extra QEMU argument, appended to its argv (repeatable; may start with -)",
-    )
-    parser.add_argument("--artifacts", help="folder for per-case artifacts")
-    parser.add_argument("--timeout", help="deadline in seconds for one case (default: 180)")
-    parser.add_argument(
-        "--http-server", choices=HTTP_SERVER_CHOICES, help="HTTP(S) server (default: lighttpd)"
-    )
-    parser.add_argument(
-        "--dhcp-server", choices=DHCP_SERVER_CHOICES, help="DHCPv4 server (default: dnsmasq)"
-    )
-    parser.add_argument(
-        "--profile", choices=PROFILES, help="server settings: tuned (default) or seed (the HOWTO)"
-    )
+def _common_options(parser: argparse.ArgumentParser, *, report: bool) -> None:
+    add_arguments(parser, skip=() if report else ("report",))
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
 
 
@@ -102,10 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--scheme", choices=("http", "https"), default="http")
     serve.add_argument("--interface", help="serve on this existing interface, not a namespace")
     serve.add_argument("--duration", type=float, help="stop after this many seconds")
-    for command in (doctor, matrix, run, bisect, serve):
-        _common_options(command)
+    for command in (doctor, serve):
+        _common_options(command, report=False)
     for command in (matrix, run, bisect):
-        command.add_argument("--json", dest="report", help="write the JSON report to this path")
+        _common_options(command, report=True)
     return parser
 
 
@@ -157,8 +132,7 @@ def select_cases(selectors: Sequence[str], known: tuple[Case, ...] = ALL_CASES) 
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    keys = (*SETTING_KEYS, "report")
-    cli = {key: getattr(args, key, None) for key in keys}
+    cli = {key: getattr(args, key, None) for key in OPTIONS}
     return Settings.merge(cli=cli, env=os.environ)
 
 

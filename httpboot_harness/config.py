@@ -1,54 +1,44 @@
-"""One frozen settings object: CLI or pytest options > pytest ini > HTTPBOOT_* > defaults.
+"""Settings, declared once: CLI or pytest options > pytest ini > HTTPBOOT_* > defaults.
 
-The pytest plugin and the command-line tool both build their settings here, so an option has the
-same name, meaning and default in both.
+Each :class:`Option` holds a setting's help, choices, default and converter. The command's
+``--flags``, the pytest plugin's ``--httpboot-*`` options and ini keys, and the ``HTTPBOOT_*``
+environment variables are all generated from :data:`OPTIONS`, so a setting has the same name,
+meaning and default everywhere.
 """
 
 from __future__ import annotations
 
+import argparse
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 from .errors import UsageError
 
-Accel = Literal["auto", "kvm", "tcg"]
-ACCEL_CHOICES: tuple[Accel, ...] = ("auto", "kvm", "tcg")
 ENV_PREFIX = "HTTPBOOT_"
+Accel = Literal["auto", "kvm", "tcg"]
 HttpServer = Literal["lighttpd", "apache2"]
 DhcpServer = Literal["dnsmasq", "isc"]
-HTTP_SERVER_CHOICES: tuple[HttpServer, ...] = ("lighttpd", "apache2")
-DHCP_SERVER_CHOICES: tuple[DhcpServer, ...] = ("dnsmasq", "isc")
 Profile = Literal["tuned", "seed"]
-PROFILES: tuple[Profile, ...] = ("tuned", "seed")
 
 
 @dataclass(frozen=True)
 class Settings:
-    """Everything a run can be told; each field is also an option, an ini key and a variable."""
+    """Everything a run can be told; each field is declared as an :class:`Option` below."""
 
     ovmf_code: Path | None = None
-    """OVMF code volume; None: discover it through QEMU's firmware descriptors."""
     ovmf_vars: Path | None = None
-    """OVMF vars template (copied per case, never written); None: the descriptor's template."""
     qemu: str = "qemu-system-x86_64"
     accel: Accel = "auto"
     qemu_args: tuple[str, ...] = ()
-    """Extra arguments appended to QEMU's argv, e.g. ``-fw_cfg name=...,string=no``."""
     artifacts: Path | None = None
-    """Folder for per-case artifacts; None: a temporary folder chosen by the caller."""
     timeout: float = 180.0
-    """Deadline for one case, from lab setup to verdict, in seconds."""
     report: Path | None = None
-    """Where to write the JSON report of all cases run."""
     http_server: HttpServer = "lighttpd"
-    """The seed's web servers: lighttpd or apache2, for HTTP and HTTPS."""
     dhcp_server: DhcpServer = "dnsmasq"
-    """DHCPv4 from dnsmasq, or ISC dhcpd with the seed's dhcpd.conf (DHCPv6 is always ISC)."""
     profile: Profile = "tuned"
-    """Server settings: "tuned" lets the firmware go fastest, "seed" is the HOWTO as written."""
 
     @classmethod
     def merge(
@@ -58,10 +48,9 @@ class Settings:
         ini: Mapping[str, Any] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> Settings:
-        """Merge the sources, earlier ones winning; a value of None or ``()`` means "not given"."""
+        """Merge the sources, later ones winning; a value of None or ``()`` means "not given"."""
         merged: dict[str, Any] = {}
-        env_values = _from_environment(env or {})
-        for source in (env_values, ini or {}, cli or {}):
+        for source in (from_environment(env or {}), ini or {}, cli or {}):
             for key, value in source.items():
                 if value is None or value in ((), [], ""):
                     continue
@@ -71,61 +60,131 @@ class Settings:
     @classmethod
     def from_values(cls, values: Mapping[str, Any]) -> Settings:
         """Build settings from raw values (strings allowed), checking each with a clear message."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
+        unknown = set(values) - set(OPTIONS)
         if unknown:
-            raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(known)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in values.items():
-            kwargs[key] = _convert(key, value)
-        return cls(**kwargs)
+            raise UsageError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(OPTIONS)}")
+        return cls(**{key: OPTIONS[key].convert(key, value) for key, value in values.items()})
 
 
-def _convert(key: str, value: Any) -> Any:
-    if key in ("ovmf_code", "ovmf_vars", "artifacts", "report"):
-        # Absolute: daemons and QEMU get these paths in their configs and run elsewhere.
-        return Path(value).expanduser().absolute()
-    if key == "accel":
-        if value not in ACCEL_CHOICES:
-            raise UsageError(
-                f"accel must be one of {', '.join(ACCEL_CHOICES)}, not {value!r}; "
-                "use auto to let the harness probe KVM"
-            )
-        return cast(Accel, value)
-    if key == "http_server":
-        return _choice(key, value, HTTP_SERVER_CHOICES)
-    if key == "dhcp_server":
-        return _choice(key, value, DHCP_SERVER_CHOICES)
-    if key == "profile":
-        return _choice(key, value, PROFILES)
-    if key == "timeout":
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            raise UsageError(f"timeout must be a number of seconds, not {value!r}") from None
-        if seconds <= 0:
-            raise UsageError(f"timeout must be positive, not {seconds}")
-        return seconds
-    if key == "qemu_args":
-        if isinstance(value, str):
-            return tuple(shlex.split(value))
-        return tuple(str(v) for v in value)
+def _absolute_path(_key: str, value: Any) -> Path:
+    # Absolute: daemons and QEMU get these paths in their configs and run elsewhere.
+    return Path(value).expanduser().absolute()
+
+
+def _seconds(key: str, value: Any) -> float:
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key} must be a number of seconds, not {value!r}") from None
+    if seconds <= 0:
+        raise UsageError(f"{key} must be positive, not {seconds}")
+    return seconds
+
+
+def _arguments(_key: str, value: Any) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return tuple(shlex.split(value))
+    return tuple(str(v) for v in value)
+
+
+def _text(_key: str, value: Any) -> str:
     return str(value)
 
 
-def _choice(key: str, value: Any, choices: tuple[str, ...]) -> Any:
-    if value not in choices:
-        name = key.replace("_", "-")
-        raise UsageError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
-    return value
+@dataclass(frozen=True)
+class Option:
+    """One setting: its help, its choices and how a raw value (often a string) becomes it."""
+
+    help: str
+    choices: tuple[str, ...] = ()
+    convert_value: Callable[[str, Any], Any] = _text
+    repeatable: bool = False
+    """Given once per value on the command line (``--qemu-arg A --qemu-arg B``)."""
+    flag_name: str | None = None
+    """The option's name where it differs from the setting's (``qemu-arg`` for qemu_args)."""
+
+    def convert(self, key: str, value: Any) -> Any:
+        if self.choices and value not in self.choices:
+            raise UsageError(
+                f"{key.replace('_', '-')} must be one of {', '.join(self.choices)}, not {value!r}"
+            )
+        return self.convert_value(key, value)
+
+    def flag(self, key: str) -> str:
+        return self.flag_name or key.replace("_", "-")
 
 
-def _from_environment(env: Mapping[str, str]) -> dict[str, Any]:
+OPTIONS: dict[str, Option] = {
+    "ovmf_code": Option(
+        "OVMF code volume (default: found through QEMU's firmware descriptors)",
+        convert_value=_absolute_path,
+    ),
+    "ovmf_vars": Option(
+        "OVMF vars template, copied per case and never written (default: the code's template)",
+        convert_value=_absolute_path,
+    ),
+    "qemu": Option("QEMU binary (default: qemu-system-x86_64)"),
+    "accel": Option(
+        "accelerator: auto probes KVM and falls back to TCG (default: auto)",
+        choices=("auto", "kvm", "tcg"),
+    ),
+    "qemu_args": Option(
+        "extra QEMU argument, appended to its argv (repeatable; may start with -)",
+        convert_value=_arguments,
+        repeatable=True,
+        flag_name="qemu-arg",
+    ),
+    "artifacts": Option(
+        "folder for per-case artifacts (default: a temporary folder)",
+        convert_value=_absolute_path,
+    ),
+    "timeout": Option(
+        "deadline in seconds for one case, from lab setup to verdict (default: 180)",
+        convert_value=_seconds,
+    ),
+    "report": Option(
+        "write the JSON report of all cases to this path",
+        convert_value=_absolute_path,
+        flag_name="json",
+    ),
+    "http_server": Option(
+        "the seed's web server for HTTP and HTTPS (default: lighttpd)",
+        choices=("lighttpd", "apache2"),
+    ),
+    "dhcp_server": Option(
+        "DHCPv4 from dnsmasq, or ISC dhcpd with the seed's dhcpd.conf (default: dnsmasq)",
+        choices=("dnsmasq", "isc"),
+    ),
+    "profile": Option(
+        'server settings: "tuned" lets the firmware go fastest, "seed" is the HOWTO as written '
+        "(default: tuned)",
+        choices=("tuned", "seed"),
+    ),
+}
+
+if set(OPTIONS) != {f.name for f in fields(Settings)}:  # pragma: no cover - a developer's slip
+    raise RuntimeError("every Settings field needs exactly one Option")
+
+
+def from_environment(env: Mapping[str, str]) -> dict[str, Any]:
     """Read HTTPBOOT_OVMF_CODE, HTTPBOOT_ACCEL, ... (HTTPBOOT_QEMU_ARGS is split like a shell)."""
-    names = {f.name for f in fields(Settings)}
-    values: dict[str, Any] = {}
-    for name in names:
-        raw = env.get(ENV_PREFIX + name.upper())
-        if raw:
-            values[name] = raw
-    return values
+    return {
+        key: env[ENV_PREFIX + key.upper()] for key in OPTIONS if env.get(ENV_PREFIX + key.upper())
+    }
+
+
+def add_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()) -> None:
+    """The command's ``--flag`` for each setting (values are converted by Settings.merge)."""
+    for key, option in OPTIONS.items():
+        if key in skip:
+            continue
+        extra: dict[str, Any] = {"choices": option.choices} if option.choices else {}
+        if option.repeatable:
+            extra.update(action="append", metavar="ARG")
+        parser.add_argument(f"--{option.flag(key)}", dest=key, help=option.help, **extra)
+
+
+def option_flag(key: str) -> str:
+    """``--httpboot-<setting>`` (``--httpboot-qemu-arg``, ``--httpboot-report``)."""
+    name = OPTIONS[key].flag(key) if OPTIONS[key].repeatable else key.replace("_", "-")
+    return f"--httpboot-{name}"

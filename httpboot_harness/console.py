@@ -1,10 +1,9 @@
-"""The firmware's serial console: bytes -> terminal screen (pyte) -> menu choices by label.
+"""The firmware's serial console: the line (transport) and what it draws (a pyte screen).
 
 OVMF's setup UI is a full-screen terminal application, so it is read as a screen, never grepped
-from the raw stream: the highlighted entry is the one drawn white on black. Keys are sent one at a
-time and the next one only after the screen has reacted, so no press is counted blindly. Progress
-lines of the boot itself (``Station IP address is``, ``Downloading...100%``) are read from the
-plain text of the stream, with escape sequences removed.
+from the raw stream: the highlighted entry is the one drawn white on black. What the menus mean
+lives in ``ovmf_menu``. Progress lines of the boot itself (``Station IP address is``,
+``Downloading...100%``) are read from the plain text of the stream, escape sequences removed.
 """
 
 from __future__ import annotations
@@ -32,20 +31,16 @@ from .waiting import Deadline
 # firmware's cursor moves and pile rows on top of each other.
 COLUMNS, LINES = 80, 50
 HIGHLIGHT = ("white", "black")  # (foreground, background) of the selected menu entry
+FORM_VALUE_COLUMN = 55
+"""Text right of this column is the page's help, not its entries."""
 HELP_MARKS = ("=Select Entry", "=Move Highlight", "Esc=Exit", "=Discard Changes")
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
 KEY_BACKSPACE = b"\x08"
-QUIET_SECONDS = 0.12
-"""The screen counts as drawn once the firmware has sent nothing for this long."""
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>78cDEHM])")
 
 
 class MachineGone(Exception):
-    """QEMU died while the console was being read."""
-
-
-class FirmwareConsoleError(Exception):
-    """The firmware's screen did not offer what a person would expect (an entry is missing)."""
+    """QEMU ended, or the serial line closed, while the console was being read or written."""
 
 
 def plain_text(raw: str) -> str:
@@ -121,12 +116,28 @@ class FirmwareScreen:
         cursor = self._screen.cursor
         return tuple(self._screen.display), cursor.x, cursor.y
 
+    def entries(self) -> tuple[str, ...]:
+        """The page's text between its title box and its help box: what a page offers, for
+        comparing two drawings of it. Empty while the help box is not drawn (an unfinished page)."""
+        display = [line.rstrip() for line in self._screen.display]
+        help_rows = [y for y, line in enumerate(display) if any(m in line for m in HELP_MARKS)]
+        if not help_rows:
+            return ()
+        body = display[3 : min(help_rows)]
+        return tuple(
+            line[:FORM_VALUE_COLUMN].strip() for line in body if line[:FORM_VALUE_COLUMN].strip()
+        )
+
     def rows_with(self, label: str) -> list[int]:
         return [y for y, line in enumerate(self._screen.display) if label in line]
 
     def menu_rows(self, label: str) -> list[int]:
         """Rows where ``label`` starts in the menu column, not in the help text on the right."""
-        return [y for y, line in enumerate(self._screen.display) if -1 < line.find(label) < 55]
+        return [
+            y
+            for y, line in enumerate(self._screen.display)
+            if -1 < line.find(label) < FORM_VALUE_COLUMN
+        ]
 
     def highlighted_rows(self) -> list[int]:
         """Rows (not the bottom help line) with text drawn in the highlight colours."""
@@ -185,6 +196,7 @@ class Console:
         self.snapshots: list[tuple[float, str, str]] = []
         self._text_cache: tuple[int, str, str] = (0, "", "")
         self.first_output: float | None = None
+        self.last_output: float | None = None
         self._chunks: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
         self._reader = threading.Thread(target=self._drain, name="serial-reader", daemon=True)
@@ -253,6 +265,7 @@ class Console:
     def _take(self, arrived: float, data: bytes) -> None:
         if self.first_output is None:
             self.first_output = arrived
+        self.last_output = arrived
         text = data.decode("cp437")  # OVMF's PC-ANSI terminal draws boxes in code page 437
         self._decoded.append(text)
         self._raw_length += len(text)
@@ -261,10 +274,11 @@ class Console:
         if self._sink is not None:
             self._sink(text)
 
-    def settle(self, deadline: Deadline) -> None:
-        """Read until the firmware has been quiet for QUIET_SECONDS (or the deadline passes)."""
-        while not deadline.expired() and self.pump(min(QUIET_SECONDS, deadline.remaining())):
-            self._check_alive()
+    def settle(self, deadline: Deadline, pause: float = 0.12) -> None:
+        """Read until the firmware pauses for ``pause`` or the deadline passes. A pause is only
+        a good moment to look at the screen, never proof that a drawing is finished."""
+        while not deadline.expired() and self.pump(min(pause, deadline.remaining())):
+            self.check_alive()
 
     def _texts(self) -> tuple[str, str]:
         """(raw, plain) of everything so far, rebuilt only when new chunks came in: the boot
@@ -307,95 +321,18 @@ class Console:
         except (BrokenPipeError, ValueError) as exc:
             raise MachineGone(f"the serial line is closed: {exc}") from exc
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
         death = self._alive()
         if death is not None:
             raise MachineGone(death)
 
-    # -- driving the menus -----------------------------------------------------------------
     def wait_for(self, predicate: Callable[[], bool], deadline: Deadline, what: str) -> None:
+        """Read until ``predicate`` holds; the deadline running out is the harness's timeout."""
         while not predicate():
-            self._check_alive()
+            self.check_alive()
             if deadline.expired():
                 raise HarnessTimeout(f"timed out waiting for {what}")
             self.pump(min(0.2, deadline.remaining()))
-
-    def enter_front_page(self, deadline: Deadline) -> None:
-        """Press ESC whenever the firmware goes quiet until its Front Page is on the screen."""
-        while not (self.screen.rows_with("Boot Manager") and self.screen.rows_with("Reset")):
-            self._check_alive()
-            if deadline.expired():
-                raise HarnessTimeout("the firmware's Front Page did not appear after ESC")
-            if not self.pump(min(0.2, deadline.remaining())):
-                self.send(KEY_ESC)
-        self.settle(deadline)
-        self.snapshot("the Front Page")
-
-    def choose(self, label: str, deadline: Deadline) -> None:
-        """Move the highlight to the entry whose text holds ``label`` and press Enter.
-
-        Each decision waits only for what it needs (the entry on the screen, one highlighted
-        row that differs from before the last key); a quiet pause is waited for only to be sure
-        that an entry is really missing.
-        """
-        moved_from: list[int] | None = None
-        for _ in range(4 * LINES):
-            self._check_alive()
-            if deadline.expired():
-                raise HarnessTimeout(f"timed out choosing {label!r}")
-            targets = self.screen.menu_rows(label)
-            highlighted = self.screen.highlighted_rows()
-            if not targets or len(highlighted) != 1 or highlighted == moved_from:
-                if self.pump(min(QUIET_SECONDS, deadline.remaining())):
-                    continue  # still drawing
-                if not targets:
-                    self.snapshot(f"looking for {label!r}: not on the screen")
-                    raise FirmwareConsoleError(
-                        f"no entry {label!r} on the firmware screen:\n{self.screen.text()}"
-                    )
-                if len(highlighted) != 1 or highlighted == moved_from:
-                    self.snapshot(f"looking for {label!r}: no single highlighted entry")
-                    raise FirmwareConsoleError(
-                        f"cannot tell which entry is highlighted:\n{self.screen.text()}"
-                    )
-            current = highlighted[0]
-            target = min(targets, key=lambda row: abs(row - current))
-            if target == current:
-                self.snapshot(f"pressing Enter on {label!r}")
-                self.send(KEY_ENTER)
-                return
-            moved_from = highlighted
-            self.send(KEY_DOWN if current < target else KEY_UP)
-        raise FirmwareConsoleError(f"could not reach {label!r}:\n{self.screen.text()}")
-
-    def type_text(self, text: str, deadline: Deadline) -> None:
-        """Type into an open edit box one key at a time, each after the screen echoed the last."""
-        for char in text:
-            before = self.screen.state()
-            self.send(char.encode("ascii"))
-            self.wait_for(
-                lambda before=before: self.screen.state() != before,  # type: ignore[misc]
-                deadline,
-                f"the firmware to echo {char!r}",
-            )
-            self.settle(deadline)
-
-    def erase(self, count: int, deadline: Deadline) -> None:
-        """Backspace ``count`` characters out of an open edit box, each after the screen changed."""
-        for _ in range(count):
-            before = self.screen.state()
-            self.send(KEY_BACKSPACE)
-            self.wait_for(
-                lambda before=before: self.screen.state() != before,  # type: ignore[misc]
-                deadline,
-                "the firmware to erase a character",
-            )
-            self.settle(deadline)
-
-    def press(self, key: bytes, deadline: Deadline) -> None:
-        """Press one key and wait until the firmware has redrawn (or stays quiet)."""
-        self.send(key)
-        self.settle(deadline)
 
     def close(self) -> None:
         """Stop the relay (closing its stdin ends it), then take in the last bytes."""

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from .cases import ALL_CASES, MARKERS, Case
-from .config import ACCEL_CHOICES, DHCP_SERVER_CHOICES, HTTP_SERVER_CHOICES, PROFILES, Settings
+from .config import OPTIONS, Settings, option_flag
 from .errors import UsageError
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
@@ -28,36 +28,35 @@ SETTINGS_KEY = pytest.StashKey[Settings]()
 RESULT_KEY = pytest.StashKey[CaseResult]()
 REPORT_PROPERTY = "httpboot_result"
 
-_OPTIONS: tuple[tuple[str, str, dict[str, Any]], ...] = (
-    ("ovmf_code", "OVMF code volume (default: found via QEMU's firmware descriptors)", {}),
-    ("ovmf_vars", "OVMF vars template, copied per case (default: the code's template)", {}),
-    ("qemu", "QEMU binary (default: qemu-system-x86_64)", {}),
-    ("accel", "accelerator: auto probes KVM and falls back to TCG", {"choices": ACCEL_CHOICES}),
-    ("qemu_arg", "extra QEMU argument, appended to its argv (repeatable)", {"action": "append"}),
-    ("artifacts", "folder for per-case artifacts (default: pytest's temporary folder)", {}),
-    ("timeout", "deadline in seconds for one case (default: 180)", {}),
-    ("report", "write the JSON report of all cases to this path", {}),
-    ("http_server", "HTTP(S) server (default: lighttpd)", {"choices": HTTP_SERVER_CHOICES}),
-    ("dhcp_server", "DHCPv4 server (default: dnsmasq)", {"choices": DHCP_SERVER_CHOICES}),
-    ("profile", "server settings: tuned, or seed (the HOWTO's)", {"choices": PROFILES}),
-)  # fmt: skip
+SKIP_MISSING_FLAG = "--httpboot-skip-missing"
+
+
+def _dest(key: str) -> str:
+    return "httpboot_" + option_flag(key).removeprefix("--httpboot-").replace("-", "_")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("httpboot", "UEFI HTTP boot harness")
-    for name, help_text, extra in _OPTIONS:
-        flag = "--httpboot-" + name.replace("_", "-")
-        group.addoption(flag, dest=f"httpboot_{name}", default=None, help=help_text, **extra)
-        parser.addini(f"httpboot_{name}", help_text, default=None)
+    for key, option in OPTIONS.items():
+        extra: dict[str, Any] = {"choices": option.choices} if option.choices else {}
+        if option.repeatable:
+            extra["action"] = "append"
+        group.addoption(option_flag(key), dest=_dest(key), default=None, help=option.help, **extra)
+        parser.addini(_dest(key), option.help, default=None)
+    help_skip = (
+        "skip (instead of fail) a boot test whose prerequisite is missing on this machine; "
+        "off by default, so a run never passes by skipping"
+    )
+    group.addoption(SKIP_MISSING_FLAG, action="store_true", default=False, help=help_skip)
+    parser.addini("httpboot_skip_missing", help_skip, type="bool", default=False)
 
 
 def _settings_from(config: pytest.Config) -> Settings:
     cli: dict[str, Any] = {}
     ini: dict[str, Any] = {}
-    for name, _, _ in _OPTIONS:
-        key = "qemu_args" if name == "qemu_arg" else name
-        cli[key] = config.getoption(f"httpboot_{name}")
-        ini_value = config.getini(f"httpboot_{name}")
+    for key in OPTIONS:
+        cli[key] = config.getoption(_dest(key))
+        ini_value = config.getini(_dest(key))
         ini[key] = ini_value if ini_value not in (None, "", []) else None
     try:
         return Settings.merge(cli=cli, ini=ini, env=os.environ)
@@ -132,11 +131,12 @@ def httpboot_run(
     httpboot_artifacts: Path,
     httpboot_tls: TlsMaterial,
 ) -> Callable[[Case], CaseResult]:
-    """Return ``run(case) -> CaseResult``: boots the case; a missing prerequisite skips the
-    test outside CI and fails it with CI=true (a CI run must never pass by skipping)."""
+    """Return ``run(case) -> CaseResult``: boots the case. A missing prerequisite fails the test
+    with its one-line fix, unless the run opted into skipping (--httpboot-skip-missing)."""
 
     def run(case: Case) -> CaseResult:
         tls = httpboot_tls if case.scheme == "https" else None
+
         result = run_case(case, httpboot_settings, httpboot_artifacts, tls=tls)
         request.node.stash[RESULT_KEY] = result
         row = result.to_report()
@@ -145,16 +145,16 @@ def httpboot_run(
             request.node.user_properties.append((f"httpboot_seconds_{key}", value))
         if result.error_kind == "prerequisite":
             message = result.error or "a prerequisite is missing"
-            if _in_ci():
-                pytest.fail(message, pytrace=False)
-            pytest.skip(message)
+            if _skip_missing(request.config):
+                pytest.skip(message)
+            pytest.fail(message, pytrace=False)
         return result
 
     return run
 
 
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+def _skip_missing(config: pytest.Config) -> bool:
+    return bool(config.getoption(SKIP_MISSING_FLAG) or config.getini("httpboot_skip_missing"))
 
 
 @pytest.hookimpl(wrapper=True)

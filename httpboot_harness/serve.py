@@ -25,9 +25,8 @@ from .machine import MachineSpec
 from .network import TAP, Addressing, Lab, new_tag
 from .payload import build_proof_image
 from .process import ManagedProcess
-from .runner import CACERTS_FW_CFG
+from .rig import CACERTS_FW_CFG
 from .server import ServerPlan, start_servers
-from .services.lighttpd import ACCESS_LOG, ERROR_LOG
 from .tls import make_tls_material
 from .waiting import Deadline
 
@@ -117,7 +116,12 @@ def serve(
             command=command,
             workdir=workdir,
         )
-        _follow_logs(services, workdir, out, duration)
+        logs = {
+            label: path
+            for service in plan.services()
+            for label, path in service.log_files(workdir / service.name).items()
+        }
+        _follow_logs(services, logs, out, duration)
 
 
 def _announce(
@@ -146,15 +150,15 @@ def _announce(
 
 
 def _follow_logs(
-    services: dict[str, ManagedProcess], workdir: Path, out: TextIO, duration: float | None
+    services: dict[str, ManagedProcess],
+    files: dict[str, Path],
+    out: TextIO,
+    duration: float | None,
 ) -> None:
     """Print new server log lines as they appear; stop when a daemon dies or time is up.
 
     lighttpd buffers its access log and writes it out late (at the latest when it stops).
     """
-    files = {name: process.log_path for name, process in services.items()}
-    files["http access"] = workdir / "lighttpd" / ACCESS_LOG
-    files["http error"] = workdir / "lighttpd" / ERROR_LOG
     offsets = dict.fromkeys(files, 0)
     until = Deadline(duration) if duration is not None else None
     while until is None or not until.expired():

@@ -13,14 +13,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .cases import Dhcp6Vendor
 from .config import Profile
 from .network import TAP, Addressing
 from .process import ManagedProcess
 from .services.apache2 import Apache2
 from .services.base import Service
 from .services.dhcpd4 import Dhcpd4
-from .services.dhcpd6 import Dhcpd6
+from .services.dhcpd6 import Dhcp6Vendor, Dhcpd6
 from .services.dnsmasq import Dnsmasq
 from .services.lighttpd import Lighttpd, TlsFiles
 from .services.radvd import Radvd
@@ -47,7 +46,9 @@ class ServerPlan:
     dhcp_v4: bool = True
     dhcp_v6: bool = True
     http_vendor_class: bool = True
-    """The three switches above exist to induce failures (cases with a ``fault``)."""
+    status_overrides: tuple[tuple[str, int], ...] = ()
+    """(URL path, status): the HTTP server answers these paths with an error status.
+    These four fields exist to induce failures (cases with faults)."""
     profile: Profile = "tuned"
     """tuned: DHCPv6 preference 255, router adverts, no ping before DHCPv4 offers.
     seed: the seed's dhcpd6.conf as written, no router adverts, dnsmasq's default ping check."""
@@ -92,9 +93,9 @@ class ServerPlan:
             services.append(Radvd(self.addressing, interface=self.interface))
         if self.http_server == "apache2":
             served = apache_root or self.document_root
-            services.append(Apache2(self.document_root, served, tls_files))
+            services.append(Apache2(self.document_root, served, tls_files, self.status_overrides))
         else:
-            services.append(Lighttpd(self.document_root, tls_files))
+            services.append(Lighttpd(self.document_root, tls_files, self.status_overrides))
         return services
 
 

@@ -13,19 +13,6 @@ from typing import Any
 
 from .netcapture import NetEvent
 
-# Console lines worth dating, with the name of the step they mark.
-CONSOLE_MARKS = (
-    (">>Start HTTP Boot over IPv4", "firmware starts HTTP boot over IPv4"),
-    (">>Start HTTP Boot over IPv6", "firmware starts HTTP boot over IPv6"),
-    ("Station IP address is", "firmware has its address"),
-    ("Station IPv6 address is", "firmware has its address"),
-    ("URI: ", "firmware has the boot URI"),
-    ("File Size: ", "firmware knows the file size (HEAD answered)"),
-    ("Downloading...100%", "firmware finished the download"),
-    ("Welcome to GRUB!", "image started"),
-    ("Error: ", "firmware reports an error"),
-)
-
 
 @dataclass(frozen=True)
 class TimelineEvent:
@@ -45,14 +32,15 @@ def build_timeline(
     *,
     harness_marks: dict[str, float],
     console_arrival: Callable[[str], float | None],
-    proof_line: str,
+    marks: Iterable[tuple[str, str]],
     network: Iterable[NetEvent],
     qmp: Iterable[tuple[float, str, str]],
 ) -> list[TimelineEvent]:
-    """Merge every source; the harness marks are already relative to the guest's start."""
+    """Merge every source; ``marks`` are (console text, what it marks), the phase table's and
+    the proof line; the harness marks are already relative to the guest's start."""
     events = [TimelineEvent(t, "harness", what) for what, t in harness_marks.items()]
     seen: set[str] = set()
-    for needle, what in (*CONSOLE_MARKS, (proof_line, "image output (the proof line)")):
+    for needle, what in marks:
         arrived = console_arrival(needle)
         if arrived is not None and what not in seen:
             seen.add(what)

@@ -28,6 +28,8 @@ class Apache2(Service):
     served_root: Path
     """Where apache serves from: a world-readable copy of ``document_root`` made at start."""
     tls: TlsFiles | None = None
+    status_overrides: tuple[tuple[str, int], ...] = ()
+    """(URL path, status) answered with that status instead of the file (faults)."""
     http_port: int = 80
     https_port: int = 443
 
@@ -38,6 +40,8 @@ class Apache2(Service):
         modules = ["mpm_event", "authz_core", "mime"]
         if self.tls is not None:
             modules += ["socache_shmcb", "ssl"]
+        if self.status_overrides:
+            modules.append("rewrite")
         lines = [
             f'ServerRoot "{workdir}"',
             "ServerName www.httpboot.local",
@@ -61,6 +65,12 @@ class Apache2(Service):
             "    Require all granted",
             "</Directory>",
         ]
+        if self.status_overrides:
+            lines.append("RewriteEngine On")
+            # A status outside 300-399 ends rewriting with that status, no substitution.
+            lines += [
+                f"RewriteRule ^{path}$ - [R={status}]" for path, status in self.status_overrides
+            ]
         if self.tls is not None:
             lines += [
                 f"Listen {self.https_port}",
@@ -77,6 +87,10 @@ class Apache2(Service):
 
     def argv(self, executable: str, workdir: Path) -> list[str]:
         return [executable, "-DFOREGROUND", "-f", str(workdir / "apache2.conf")]
+
+    def log_files(self, workdir: Path) -> dict[str, Path]:
+        return {**super().log_files(workdir), "http access": workdir / ACCESS_LOG,
+                "http error": workdir / ERROR_LOG}  # fmt: skip
 
     def readiness(self) -> list[Readiness]:
         ports = [self.http_port] + ([self.https_port] if self.tls else [])

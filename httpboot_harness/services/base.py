@@ -51,6 +51,10 @@ class Service(ABC):
     def readiness(self) -> list[Readiness]:
         """Checks that all pass once the daemon serves."""
 
+    def log_files(self, workdir: Path) -> dict[str, Path]:
+        """Every log the daemon writes in ``workdir``, by label (``serve`` follows them)."""
+        return {self.name: workdir / f"{self.name}.log"}
+
     def start(
         self, *, netns: str | None, workdir: Path, tag: str, deadline: Deadline
     ) -> ManagedProcess:
@@ -59,10 +63,12 @@ class Service(ABC):
         workdir.mkdir(parents=True, exist_ok=True)
         for file_name, text in self.render(workdir).items():
             (workdir / file_name).write_text(text)
+            if file_name.endswith(".sh"):
+                (workdir / file_name).chmod(0o755)
         process = ManagedProcess(
             self.name,
             self.argv(executable, workdir),
-            log_path=workdir / f"{self.name}.log",
+            log_path=self.log_files(workdir)[self.name],
             netns=netns,
             tag=tag,
         )

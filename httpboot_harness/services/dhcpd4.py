@@ -7,13 +7,20 @@ the verdict reads beside dhcpd's own ``DHCPACK on <address> to <mac>`` lines.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..network import TAP, Addressing
 from ..process import ListeningSocket, LogContains, Readiness
 from .base import Binary, Service
-from .dhcpd6 import OFFER_LOG_MARK
+from .dhcpd6 import OFFER_LOG_LINE, OFFER_LOG_MARK
+from .dnsmasq import Dhcp4Exchange
+
+_ISC_DHCP4 = re.compile(
+    r"(?P<message>DHCP[A-Z]+) (?:on|for) (?P<address>[0-9.]+) (?:\(\S+\) )?(?:to|from) "
+    r"(?P<mac>[0-9a-f:]{17})"
+)
 
 
 @dataclass(frozen=True)
@@ -82,3 +89,29 @@ class Dhcpd4(Service):
 
     def readiness(self) -> list[Readiness]:
         return [ListeningSocket("udp", 67), LogContains("Server starting service.")]
+
+
+def parse_isc_dhcpd4(text: str) -> list[Dhcp4Exchange]:
+    """ISC dhcpd's DHCPOFFER/DHCPACK lines, each with the offer the harness's class logged just
+    before it (dhcpd logs no transaction id, so one exchange per acknowledged lease)."""
+    exchanges: list[Dhcp4Exchange] = []
+    messages: list[str] = []
+    offer: tuple[str, str] | None = None
+    for line in text.splitlines():
+        if m := OFFER_LOG_LINE.search(line):
+            offer = (m["vendor"], m["url"])
+        elif m := _ISC_DHCP4.search(line):
+            messages.append(m["message"])
+            if m["message"] == "DHCPACK":
+                exchanges.append(
+                    Dhcp4Exchange(
+                        xid=f"isc-{len(exchanges)}",
+                        messages=tuple(messages),
+                        address=m["address"],
+                        mac=m["mac"],
+                        vendor_class_sent=offer is not None and offer[0] == "HTTPClient",
+                        bootfile=offer[1] if offer else None,
+                    )
+                )
+                messages, offer = [], None
+    return exchanges

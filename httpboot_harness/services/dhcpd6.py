@@ -13,15 +13,22 @@ evidence the verdict reads, so it fires only when that scope really answered the
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
-from ..cases import Dhcp6Vendor
 from ..network import TAP, Addressing
 from ..process import ListeningSocket, LogContains, Readiness
 from .base import Binary, Service
 
+Dhcp6Vendor = Literal["rfc3315", "string", "classes", "arch"]
+"""How dhcpd6.conf writes the vendor class (the seed's four DHCPv6 configurations)."""
 OFFER_LOG_MARK = "httpboot-offer"
+OFFER_LOG_LINE = re.compile(OFFER_LOG_MARK + r" vendor-class (?P<vendor>\S+) url (?P<url>\S+)")
+_DHCPD6_REPLY = re.compile(
+    r"(?P<kind>Advertise|Reply) NA: address (?P<address>[0-9a-f:]+) to client with duid"
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,9 @@ class Dhcpd6(Service):
             f"subnet6 {a.server_v6.network} {{",
             f"        range6 {a.pool_v6[0]} {a.pool_v6[1]};",
         ]
+        if self.boot_url_v6 is None and self.name_server:
+            # No offer scope carries the name server when no URL is offered (Boot URI cases).
+            lines.append(f"        option dhcp6.name-servers {a.server_v6.ip};")
         http_offer = self._offer_lines("HTTPClient", self.boot_url_v6, plain_string)
         if self.vendor_form in ("rfc3315", "string"):
             lines += ["        " + line for line in http_offer]
@@ -112,3 +122,18 @@ class Dhcpd6(Service):
 
     def readiness(self) -> list[Readiness]:
         return [ListeningSocket("udp", 547, ipv6=True), LogContains("Server starting service.")]
+
+
+@dataclass(frozen=True)
+class Dhcp6Log:
+    replies: tuple[tuple[str, str], ...]
+    """(Advertise|Reply, leased address)"""
+    offers: tuple[tuple[str, str], ...]
+    """(vendor class, boot URL) from the harness's own log statement in dhcpd6.conf"""
+
+
+def parse_dhcpd6(text: str) -> Dhcp6Log:
+    return Dhcp6Log(
+        replies=tuple((m["kind"], m["address"]) for m in _DHCPD6_REPLY.finditer(text)),
+        offers=tuple((m["vendor"], m["url"]) for m in OFFER_LOG_LINE.finditer(text)),
+    )

@@ -8,12 +8,26 @@ answers over IPv6, for the DHCPv6 PXE offer). Router and name server go to every
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..network import TAP, Addressing
 from ..process import ListeningSocket, Readiness
 from .base import Binary, Service
+
+_DNSMASQ_DHCP = re.compile(
+    r"dnsmasq-dhcp\[\d+\]: (?P<xid>\d+) (?P<message>DHCP[A-Z]+)\((?P<iface>[^)]+)\) "
+    r"(?P<address>[0-9.]+) (?P<mac>[0-9a-f:]{17})"
+)
+_DNSMASQ_SENT = re.compile(
+    r"dnsmasq-dhcp\[\d+\]: (?P<xid>\d+) sent size: *\d+ option: *(?P<code>\d+) \S+ +(?P<value>.*)$"
+)
+_DNSMASQ_QUERY = re.compile(
+    r"dnsmasq\[\d+\]: query\[(?P<type>A|AAAA)\] (?P<name>\S+) from (?P<client>\S+)"
+)
+_TFTP_SENT = re.compile(r"dnsmasq-tftp\[\d+\]: sent (?P<path>\S+) to (?P<client>\S+)")
+_HTTPCLIENT_HEX = "48:54:54:50:43:6c:69:65:6e:74"  # "HTTPClient"
 
 
 @dataclass(frozen=True)
@@ -99,3 +113,58 @@ class Dnsmasq(Service):
         if self.tftp_root is not None:
             checks += [ListeningSocket("udp", 69), ListeningSocket("udp", 69, ipv6=True)]
         return checks
+
+
+@dataclass(frozen=True)
+class Dhcp4Exchange:
+    xid: str
+    messages: tuple[str, ...]
+    address: str
+    mac: str
+    vendor_class_sent: bool
+    bootfile: str | None
+
+
+def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
+    """Group dnsmasq's --log-dhcp lines by transaction id."""
+    messages: dict[str, list[tuple[str, str, str]]] = {}
+    vendor: dict[str, bool] = {}
+    bootfile: dict[str, str] = {}
+    for line in text.splitlines():
+        if m := _DNSMASQ_DHCP.search(line):
+            messages.setdefault(m["xid"], []).append((m["message"], m["address"], m["mac"]))
+        elif m := _DNSMASQ_SENT.search(line):
+            if m["code"] == "60" and _HTTPCLIENT_HEX in m["value"].lower():
+                vendor[m["xid"]] = True
+            if m["code"] == "67":
+                bootfile[m["xid"]] = m["value"].strip()
+    exchanges = []
+    for xid, seen in messages.items():
+        exchanges.append(
+            Dhcp4Exchange(
+                xid=xid,
+                messages=tuple(kind for kind, _, _ in seen),
+                address=seen[-1][1],
+                mac=seen[-1][2],
+                vendor_class_sent=vendor.get(xid, False),
+                bootfile=bootfile.get(xid),
+            )
+        )
+    return exchanges
+
+
+def parse_dns_queries(text: str) -> list[tuple[str, str, str]]:
+    """(record type, name, client) for each query dnsmasq logged."""
+    return [(m["type"], m["name"], m["client"]) for m in _DNSMASQ_QUERY.finditer(text)]
+
+
+@dataclass(frozen=True)
+class TftpRecord:
+    path: str
+    """The file's path on the server (dnsmasq logs the full path under its tftp-root)."""
+    client: str
+
+
+def parse_tftp_log(text: str) -> list[TftpRecord]:
+    """Files dnsmasq's TFTP server sent completely, and to whom."""
+    return [TftpRecord(m["path"], m["client"]) for m in _TFTP_SENT.finditer(text)]

@@ -13,7 +13,6 @@ import pytest
 
 from httpboot_harness.cases import case_by_id
 from httpboot_harness.config import Settings
-from httpboot_harness.evidence import phases_for
 from httpboot_harness.runner import run_case
 from httpboot_harness.tls import TlsMaterial
 
@@ -27,8 +26,15 @@ from httpboot_harness.tls import TlsMaterial
         ("ipv6-http", {"http_server": "apache2"}, "apache2/access.log"),
         ("ipv4-http", {"dhcp_server": "isc"}, "dhcpd4/dhcpd4.log"),
         ("pxe-ipv4", {"dhcp_server": "isc"}, "dhcpd4/dhcpd4.log"),
+        ("ipv4-http-http-500", {"http_server": "apache2"}, "apache2/access.log"),
     ],
-    ids=["apache2-ipv4-https", "apache2-ipv6-http", "isc-ipv4-http", "isc-pxe-ipv4"],
+    ids=[
+        "apache2-ipv4-https",
+        "apache2-ipv6-http",
+        "isc-ipv4-http",
+        "isc-pxe-ipv4",
+        "apache2-http-500",
+    ],
 )
 def test_case_boots_on_the_alternative_server(
     httpboot_settings: Settings,
@@ -43,8 +49,9 @@ def test_case_boots_on_the_alternative_server(
     tls = httpboot_tls if case.scheme == "https" else None
     result = run_case(case, settings, folder, tls=tls)
     assert result.error is None, result.error
-    assert result.judgement.verdict == "booted", result.judgement.summary
-    assert tuple(result.judgement.proven) == phases_for(case)
+    assert result.passed, result.judgement.summary
+    if case.expected == "booted":
+        assert tuple(result.judgement.proven) == tuple(p.value for p in case.phases)
     assert (result.artifacts / server_log).stat().st_size > 0
     if "http_server" in change:
         assert not (result.artifacts / "lighttpd").exists(), "lighttpd ran beside apache2"

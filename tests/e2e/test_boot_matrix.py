@@ -1,28 +1,40 @@
-"""End to end: each case of the default matrix boots real OVMF from real servers, and is judged.
+"""End to end: every built-in case boots real OVMF from real servers, and is judged.
 
 The test runs once per case (``httpboot_case`` is parametrized by the plugin), so
-``pytest -m ipv6`` runs the two IPv6 cases and ``pytest -k ipv4-https`` the HTTPS ones over IPv4.
+``pytest -m ipv6`` runs the IPv6 cases and ``pytest -k ipv4-https`` the HTTPS ones over IPv4.
+Beyond the verdict, a booted case is checked against the artifacts themselves: the nonce line in
+the raw console, the full GET in the access log, the guest's power-off in QMP's event log.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 from collections.abc import Callable
 
 from pyroute2 import netns
 
-from httpboot_harness.cases import Case
-from httpboot_harness.evidence import phases_for
+from httpboot_harness.cases import Case, Pxe
 from httpboot_harness.runner import CaseResult
 
-# For induced failures the verdict must also name the cause, from the server logs and capture.
-EXPECTED_CAUSE = {
-    "ipv4-http-no-dhcp": "no DHCPv4 answer",
-    "ipv4-http-no-httpclient": "without the HTTPClient class",
-    "ipv4-http-unknown-host": "NXDOMAIN",
-    "ipv4-http-not-found": "HTTP 404",
-    "ipv4-https-untrusted": "did not even connect",
-}
+
+def assert_booted_from_artifacts(result: CaseResult) -> None:
+    folder = result.artifacts
+    details = result.details
+    raw = (folder / "console.raw").read_bytes().decode("utf-8", "replace")
+    assert f"HTTPBOOT-PROOF {result.case.id} {details['nonce']}" in raw
+    events = [json.loads(line) for line in (folder / "qmp-events.jsonl").read_text().splitlines()]
+    shutdowns = [e["data"] for e in events if e["event"] == "SHUTDOWN"]
+    assert shutdowns, events
+    assert shutdowns[0]["guest"] is True, events
+    if isinstance(result.case.source, Pxe):
+        log = (folder / "dnsmasq" / "dnsmasq.log").read_text()
+        assert re.search(rf"dnsmasq-tftp\[\d+\]: sent \S*/{details['image_path']} to ", log)
+        return
+    access = (folder / details["servers"][-1] / "access.log").read_text()
+    get = f'"GET {details["image_path"]} HTTP/1.1" 200 {details["image_size"]} '
+    assert get in access, access
 
 
 def test_case_meets_its_expected_verdict_with_proof(
@@ -34,14 +46,17 @@ def test_case_meets_its_expected_verdict_with_proof(
     assert leftovers == [], "the case left its namespace behind"
 
     assert result.error is None, result.error
-    assert judgement.verdict == httpboot_case.expected, judgement.summary
-    if httpboot_case.expected == "booted":
-        assert tuple(judgement.proven) == phases_for(httpboot_case), judgement.summary
+    expected = httpboot_case.expectation
+    assert judgement.verdict == expected.verdict, judgement.summary
+    if expected.verdict == "booted":
+        assert tuple(judgement.proven) == tuple(p.value for p in httpboot_case.phases)
         assert result.timings["firmware"] > 0
+        assert_booted_from_artifacts(result)
     else:
-        assert judgement.phase == httpboot_case.expected_phase, judgement.summary
-        if httpboot_case.id in EXPECTED_CAUSE:
-            assert EXPECTED_CAUSE[httpboot_case.id] in judgement.summary
+        assert expected.phase is not None, "a refusal needs its phase"
+        assert expected.cause, "a refusal needs its cause"
+        assert judgement.phase == expected.phase.value, judgement.summary
+        assert expected.cause in (judgement.cause or ""), judgement.summary
         assert result.timeline, "a failed case must come with its timeline"
         assert "download" not in judgement.proven
         assert "image" not in judgement.proven

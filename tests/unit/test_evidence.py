@@ -9,16 +9,11 @@ from pathlib import Path
 import pytest
 
 from httpboot_harness.cases import DEFAULT_MATRIX, Case, case_by_id
-from httpboot_harness.evidence import (
-    Evidence,
-    ServerLogs,
-    judge,
-    parse_access_log,
-    parse_console,
-    parse_dhcpd6,
-    parse_dnsmasq_dhcp,
-)
+from httpboot_harness.evidence import Evidence, ServerLogs, judge, parse_console
 from httpboot_harness.payload import PROOF_PREFIX
+from httpboot_harness.services.dhcpd6 import parse_dhcpd6
+from httpboot_harness.services.dnsmasq import parse_dnsmasq_dhcp
+from httpboot_harness.services.lighttpd import parse_access_log
 
 IMAGE_SIZE = 167936  # the proof image of the recorded runs
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from httpboot_harness.netcapture import NetEvent, dhcp6_options, read_capture
+from httpboot_harness.phases import console_marks
 from httpboot_harness.timeline import build_timeline, format_timeline
 
 
@@ -51,7 +52,7 @@ def test_timeline_merges_sources_in_time_order() -> None:
     events = build_timeline(
         harness_marks={"firmware reached the boot option (entry chosen)": 5.6},
         console_arrival=arrivals.get,
-        proof_line="PROOF x",
+        marks=(*console_marks(), ("PROOF x", "image output (the proof line)")),
         network=[NetEvent(5.8, "dhcp4", "DHCPv4 DISCOVER")],
         qmp=[(9.2, "QMP SHUTDOWN", "guest")],
     )

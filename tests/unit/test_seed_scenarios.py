@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from httpboot_harness.cases import ALL_CASES, DEFAULT_MATRIX, SEED_SCENARIOS, Case, case_by_id
-from httpboot_harness.evidence import judge, parse_isc_dhcpd4, parse_tftp_log
+from httpboot_harness.evidence import judge
 from httpboot_harness.network import Addressing
-from httpboot_harness.runner import _edit_box_text, _field_value, boot_locations
+from httpboot_harness.ovmf_menu import edit_box_text, field_value
+from httpboot_harness.services.dhcpd4 import parse_isc_dhcpd4
+from httpboot_harness.services.dnsmasq import parse_tftp_log
 
 from .test_evidence import load
 
@@ -29,6 +31,8 @@ def test_seed_scenarios_have_stable_unique_ids() -> None:
         "ipv4-http-uri",
         "ipv4-http-iso-uri",
         "ipv4-http-preset",
+        "ipv6-http-uri",
+        "ipv6-http-preset",
     ]
     assert len({c.id for c in ALL_CASES}) == len(ALL_CASES)
     assert ALL_CASES[: len(DEFAULT_MATRIX)] == DEFAULT_MATRIX
@@ -44,7 +48,8 @@ def test_markers_name_the_scenario() -> None:
     assert case_by_id("pxe-ipv4").markers == ("ipv4", "pxe")
     assert "dhcp6_variants" in case_by_id("ipv6-http-dhcp6-arch").markers
     assert "uri" in case_by_id("ipv4-http-preset").markers
-    assert case_by_id("pxe-ipv6").boot_entry_label == "UEFI PXEv6"
+    pxe6 = case_by_id("pxe-ipv6")
+    assert pxe6.source.entry_label(pxe6) == "UEFI PXEv6"
 
 
 @pytest.mark.parametrize(
@@ -71,7 +76,7 @@ def test_markers_name_the_scenario() -> None:
     ],
 )
 def test_boot_locations_follow_the_seed(case_id: str, image_path: str, boot_url: str) -> None:
-    where = boot_locations(case_by_id(case_id), Addressing())
+    where = case_by_id(case_id).locations(Addressing())
     assert (where.image_path, where.boot_url) == (image_path, boot_url)
 
 
@@ -154,10 +159,10 @@ def test_form_values_are_read_from_recorded_screens(recorded: Path) -> None:
     screens = recorded / "ipv4-http-uri" / "screens"
     before = (screens / "http-boot-configuration.txt").read_text()
     after = (screens / "boot-uri.txt").read_text()
-    assert _field_value(before, "Input the description") == "UEFI HTTP"
-    assert _field_value(after, "Input the description") == "HBH-URI-BOOT"
+    assert field_value(before, "Input the description") == "UEFI HTTP"
+    assert field_value(after, "Input the description") == "HBH-URI-BOOT"
     # The value column wraps; its first line is a prefix of the typed URL, help text cut off.
-    assert _field_value(after, "Boot URI") == "http://www.httpboot.local/"
+    assert field_value(after, "Boot URI") == "http://www.httpboot.local/"
 
 
 def test_edit_box_text_is_the_line_under_its_title() -> None:
@@ -165,5 +170,5 @@ def test_edit_box_text_is_the_line_under_its_title() -> None:
         "  \u2502                Please type in your data                \u2502\n"
         "  \u2502UEFI HTTP                                               \u2502\n"
     )
-    assert _edit_box_text(screen) == "UEFI HTTP"
-    assert _edit_box_text("no box here\n") == ""
+    assert edit_box_text(screen) == "UEFI HTTP"
+    assert edit_box_text("no box here\n") == ""

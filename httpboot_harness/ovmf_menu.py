@@ -1,0 +1,282 @@
+"""Every piece of knowledge about OVMF's setup menus: pages, entries, forms, typing, values.
+
+The menus are read as a screen (``console.FirmwareScreen``). Nothing here takes a quiet serial
+line for a finished drawing: each step waits for what it needs to see (a page title, exactly one
+highlighted entry that moved, the typed value shown in the form), and keeps trying until the
+deadline. A claim about the firmware ("the Boot Manager does not offer UEFI HTTPv6") is made only
+after the page was drawn twice, by leaving it and coming back, with the same entries both times:
+that is :class:`MenuEntryMissing`, a firmware verdict. Anything else that goes wrong while reading
+the screen is the harness's own trouble (``HarnessTimeout``), never the firmware's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from .console import KEY_BACKSPACE, KEY_DOWN, KEY_ENTER, KEY_ESC, KEY_UP, LINES, Console
+from .errors import HarnessTimeout
+from .waiting import Deadline
+
+log = logging.getLogger(__name__)
+
+FRONT_PAGE_ENTRIES = ("Boot Manager", "Reset")
+BOOT_MANAGER_BODY = "Boot Manager Menu"
+EDIT_BOX_TITLE = "Please type in your data"
+SAVE_PROMPT = "Save Changes"
+FORM_VALUE_END = 56
+"""Column where a setup form's value ends and its help text begins (80-column screen)."""
+HTTP_BOOT_FORM_PATH = ("Device Manager", "Network Device List", "MAC:", "HTTP Boot Configuration")
+PROTOCOL_FIELD, DESCRIPTION_FIELD, URI_FIELD = "Internet Protocol", "Input the description", (
+    "Boot URI")  # fmt: skip
+SETTLE_HINT = 0.12
+"""A pause in the drawing after which the screen is worth reading again; never proof of an end."""
+CONFIRMING_READS = 2
+
+
+class MenuEntryMissing(Exception):
+    """The firmware's page, drawn twice the same way, does not offer the entry."""
+
+
+def field_value(screen: str, label: str) -> str:
+    """The value a form shows right of ``label`` (its first line; the help column cut off)."""
+    for line in screen.splitlines():
+        if label in line:
+            rest = line.split(label, 1)[1]
+            return rest[: max(0, FORM_VALUE_END - (len(line) - len(rest)))].strip()
+    return ""
+
+
+def edit_box_text(screen: str) -> str:
+    """What the open "Please type in your data" box holds: the line under its title."""
+    lines = screen.splitlines()
+    for number, line in enumerate(lines[:-1]):
+        if EDIT_BOX_TITLE in line:
+            return lines[number + 1].replace("\u2502", " ").strip()
+    return ""
+
+
+class OvmfMenu:
+    """Drives OVMF's Front Page, Boot Manager and HTTP Boot Configuration like a person."""
+
+    def __init__(
+        self,
+        console: Console,
+        *,
+        keep_screen: Callable[[str], None] = lambda _step: None,
+        before_network_entry: Callable[[Deadline], None] = lambda _deadline: None,
+    ) -> None:
+        self.console = console
+        self.screen = console.screen
+        self._keep_screen = keep_screen
+        """Saves the current screen under a step name (the artifacts' screens/ folder)."""
+        self._before_network_entry = before_network_entry
+        """Called in the Boot Manager just before a network entry is chosen (IPv6: DAD)."""
+
+    # -- pages ---------------------------------------------------------------------------------
+    def enter_front_page(self, deadline: Deadline) -> None:
+        """Press ESC whenever the firmware pauses until its Front Page is on the screen."""
+        while not self._on_front_page():
+            self.console.check_alive()
+            if deadline.expired():
+                raise HarnessTimeout("the firmware's Front Page did not appear after ESC")
+            if not self.console.pump(min(0.2, deadline.remaining())):
+                self.console.send(KEY_ESC)
+        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+        self.console.snapshot("the Front Page")
+
+    def _on_front_page(self) -> bool:
+        return all(self.screen.menu_rows(label) for label in FRONT_PAGE_ENTRIES) and not (
+            self.screen.rows_with(BOOT_MANAGER_BODY)
+        )
+
+    def open_page(self, label: str, deadline: Deadline) -> None:
+        """Choose ``label`` and wait until the page behind it replaced the current one."""
+        title = self._title()
+        self.choose(label, deadline)
+        self.console.wait_for(
+            lambda: self._title() != title, deadline, f"the page behind {label!r}"
+        )
+        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+        self._keep_screen(label)
+
+    def _title(self) -> list[str]:
+        return self.screen.text().splitlines()[:3]
+
+    def boot_from_boot_manager(self, entry: str, *, ipv6: bool, deadline: Deadline) -> None:
+        """Front Page -> Boot Manager -> ``entry``; an absent entry is confirmed by a redraw."""
+        self._open_boot_manager(deadline)
+        if ipv6:
+            self._before_network_entry(deadline)
+        self.choose(entry, deadline, redraw=lambda: self._reopen_boot_manager(deadline))
+
+    def _open_boot_manager(self, deadline: Deadline) -> None:
+        self.choose("Boot Manager", deadline)
+        self.console.wait_for(
+            lambda: bool(self.screen.rows_with(BOOT_MANAGER_BODY)), deadline, "the Boot Manager"
+        )
+
+    def _reopen_boot_manager(self, deadline: Deadline) -> None:
+        """Leave the Boot Manager and come back: the firmware draws the whole page again."""
+        self.console.send(KEY_ESC)
+        self.console.wait_for(self._on_front_page, deadline, "the Front Page after ESC")
+        self._open_boot_manager(deadline)
+
+    # -- choosing an entry ---------------------------------------------------------------------
+    def choose(
+        self, label: str, deadline: Deadline, *, redraw: Callable[[], None] | None = None
+    ) -> None:
+        """Move the highlight to the entry whose text holds ``label`` and press Enter.
+
+        Each key waits for the screen to show its effect (one highlighted row, other than
+        before). An entry not on the screen is waited for; with ``redraw`` (a way to make the
+        firmware draw the page again) its absence is confirmed by reading the same page twice
+        and raised as :class:`MenuEntryMissing`. Otherwise time running out is the harness's.
+        """
+        moved_from: list[int] | None = None
+        pages: list[tuple[str, ...]] = []
+        while True:
+            self.console.check_alive()
+            if deadline.expired():
+                raise HarnessTimeout(
+                    f"timed out choosing {label!r} on the firmware screen:\n{self.screen.text()}"
+                )
+            targets = self.screen.menu_rows(label)
+            highlighted = self.screen.highlighted_rows()
+            if not targets or len(highlighted) != 1 or highlighted == moved_from:
+                if self.console.pump(min(SETTLE_HINT, deadline.remaining())):
+                    continue  # still drawing
+                if not targets:
+                    pages = self._confirm_absent(label, pages, redraw, deadline)
+                elif highlighted == moved_from:
+                    continue  # the move is not drawn yet: wait for it
+                else:
+                    # No single highlight to read: move it, the firmware redraws those rows.
+                    self.console.send(KEY_UP if highlighted and highlighted[0] > 0 else KEY_DOWN)
+                    moved_from = highlighted
+                continue
+            current = highlighted[0]
+            target = min(targets, key=lambda row: abs(row - current))
+            if target == current:
+                self.console.snapshot(f"pressing Enter on {label!r}")
+                self.console.send(KEY_ENTER)
+                return
+            moved_from = highlighted
+            self.console.send(KEY_DOWN if current < target else KEY_UP)
+
+    def _confirm_absent(
+        self,
+        label: str,
+        pages: list[tuple[str, ...]],
+        redraw: Callable[[], None] | None,
+        deadline: Deadline,
+    ) -> list[tuple[str, ...]]:
+        """Record this drawing of the page; raise once it was drawn the same way twice."""
+        if redraw is None:
+            return pages  # nothing to confirm with: keep reading until the deadline
+        page = self.screen.entries()
+        pages = [*pages, page]
+        if len(pages) >= CONFIRMING_READS and pages[-1] == pages[-2] and page:
+            self.console.snapshot(f"looking for {label!r}: not offered (page read twice)")
+            raise MenuEntryMissing(
+                f"the firmware does not offer {label!r}; its page, drawn twice, lists: "
+                + " | ".join(page)
+            )
+        log.info("%r not on the screen; making the firmware draw the page again", label)
+        redraw()
+        return pages
+
+    # -- HTTP Boot Configuration ---------------------------------------------------------------
+    def add_http_boot_option(
+        self, description: str, uri: str, *, ipv6: bool, deadline: Deadline
+    ) -> None:
+        """The seed's manual way: Device Manager -> Network Device List -> the NIC -> HTTP Boot
+        Configuration; description, protocol and Boot URI set and saved; back on the Front Page.
+        The Boot Manager then lists the new option under ``description``."""
+        for label in HTTP_BOOT_FORM_PATH:
+            self.open_page(label, deadline)
+        self._type_field(DESCRIPTION_FIELD, description, deadline)
+        self._set_protocol("IP6" if ipv6 else "IP4", deadline)
+        self._type_field(URI_FIELD, uri, deadline)
+        self._save_and_leave(deadline)
+
+    def _type_field(self, label: str, value: str, deadline: Deadline) -> None:
+        """Open the field's edit box, replace its text with ``value``, check the form shows it;
+        a value the screen does not confirm is typed again."""
+        while True:
+            self.choose(label, deadline)
+            self.console.wait_for(
+                lambda: bool(self.screen.rows_with(EDIT_BOX_TITLE)),
+                deadline,
+                f"the edit box of {label!r}",
+            )
+            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._erase(len(edit_box_text(self.screen.text())), deadline)
+            self._type(value, deadline)
+            self.console.send(KEY_ENTER)
+            self.console.wait_for(
+                lambda: not self.screen.rows_with(EDIT_BOX_TITLE), deadline, "the edit box to close"
+            )
+            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._keep_screen(label)
+            shown = field_value(self.screen.text(), label)
+            if shown and value.startswith(shown):
+                return
+            log.info("%r shows %r after typing %r; typing it again", label, shown, value)
+
+    def _set_protocol(self, wanted: str, deadline: Deadline) -> None:
+        """The form's one-of "Internet Protocol": Enter opens its list, a move and Enter pick."""
+        while field_value(self.screen.text(), PROTOCOL_FIELD).strip("<>") != wanted:
+            self.choose(PROTOCOL_FIELD, deadline)
+            before = self.screen.state()
+            self.console.wait_for(
+                lambda before=before: self.screen.state() != before,  # type: ignore[misc]
+                deadline,
+                "the protocol list",
+            )
+            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self.console.send(KEY_DOWN if wanted == "IP6" else KEY_UP)
+            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self.console.send(KEY_ENTER)
+            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._keep_screen(PROTOCOL_FIELD)
+            if deadline.expired():
+                raise HarnessTimeout(f"could not set {PROTOCOL_FIELD!r} to {wanted}")
+
+    def _type(self, text: str, deadline: Deadline) -> None:
+        """Type one key at a time, each after the screen echoed the last."""
+        for char in text:
+            self._press_and_see(char.encode("ascii"), deadline, f"the firmware to echo {char!r}")
+
+    def _erase(self, count: int, deadline: Deadline) -> None:
+        for _ in range(count):
+            self._press_and_see(KEY_BACKSPACE, deadline, "the firmware to erase a character")
+
+    def _press_and_see(self, key: bytes, deadline: Deadline, what: str) -> None:
+        before = self.screen.state()
+        self.console.send(key)
+        self.console.wait_for(lambda: self.screen.state() != before, deadline, what)
+        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+
+    def _save_and_leave(self, deadline: Deadline) -> None:
+        """ESC leaves the form; the browser asks whether to save ('Y' saves); ESC again until
+        the Front Page is back."""
+        self.console.send(KEY_ESC)
+        self.console.wait_for(
+            lambda: bool(self.screen.rows_with(SAVE_PROMPT)), deadline, "the save prompt"
+        )
+        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+        self._keep_screen("save prompt")
+        for _ in range(4 * LINES):
+            if self._on_front_page():
+                return
+            key = b"Y" if self.screen.rows_with(SAVE_PROMPT) else KEY_ESC
+            title = self._title()
+            self.console.send(key)
+            self.console.wait_for(
+                lambda title=title: self._title() != title,  # type: ignore[misc]
+                deadline,
+                "the firmware to leave the page",
+            )
+            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+        raise HarnessTimeout("could not get back to the Front Page after saving the form")

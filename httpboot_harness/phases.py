@@ -1,0 +1,323 @@
+"""The phase table: the one place that lists the links of a boot and how each one is proven.
+
+    firmware -> boot-entry -> dhcp -> dns -> connect (http) | tls (https) -> download -> image
+    -> poweroff
+
+For every phase the table holds its progress label, the timing key set when it is reached, the
+console lines that mark it in the timeline, the default proof (a function of the evidence that
+returns one line of proof, or None) and the default explanation of its failure. A case's parts
+may skip a phase (plain HTTP has no TLS) or bring their own proof (PXE proves the download from
+the TFTP log). The judge (``evidence.judge``) walks this table; nothing else lists phases.
+
+A proof never rests on a console line alone when a server log, the capture or a later phase can
+speak: console bytes can be lost when the reader is starved, so a later phase's proof (the
+image's nonce) stands for the console lines of the earlier ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .evidence import Evidence
+
+Prover = Callable[["Evidence"], "str | None"]
+Explainer = Callable[["Evidence"], str]
+
+HTTP_PORT, HTTPS_PORT = 80, 443
+NBP_OK = "NBP file downloaded successfully."
+DOWNLOAD_DONE = "Downloading...100%"
+
+
+class Phase(StrEnum):
+    FIRMWARE = "firmware"
+    BOOT_ENTRY = "boot-entry"
+    DHCP = "dhcp"
+    DNS = "dns"
+    CONNECT = "connect"
+    TLS = "tls"
+    DOWNLOAD = "download"
+    IMAGE = "image"
+    POWEROFF = "poweroff"
+
+
+@dataclass(frozen=True)
+class PhaseSpec:
+    """Everything about one phase that does not depend on a case's parts."""
+
+    phase: Phase
+    label: str
+    """What the live progress shows while the boot is in this phase."""
+    timing_key: str
+    """The key of ``timings`` (seconds from the guest's start) set when the phase is reached."""
+    console_marks: tuple[tuple[str, str], ...]
+    """(console text, what it marks) dated in the timeline."""
+    prove: Prover
+    explain: Explainer
+
+
+def family_of(address: str) -> str | None:
+    """``ipv4``, ``ipv6`` (an IPv4-mapped IPv6 address counts as IPv4) or None."""
+    try:
+        parsed = ip_address(address.strip("[]"))
+    except ValueError:
+        return None
+    if isinstance(parsed, IPv6Address) and parsed.ipv4_mapped is not None:
+        return "ipv4"
+    return "ipv4" if isinstance(parsed, IPv4Address) else "ipv6"
+
+
+# -- proofs ----------------------------------------------------------------------------------
+def _prove_firmware(ev: Evidence) -> str | None:
+    return "the firmware drew its screens on the serial line" if ev.firmware_output else None
+
+
+def _prove_boot_entry(ev: Evidence) -> str | None:
+    return ev.case.source.entry_note(ev.case) if ev.reached_boot_entry else None
+
+
+def _prove_dhcp(ev: Evidence) -> str | None:
+    if ev.case.family == "ipv4":
+        return _prove_dhcp4(ev)
+    return _prove_dhcp6(ev)
+
+
+def _prove_dhcp4(ev: Evidence) -> str | None:
+    offer = ev.case.source.offer
+    station = ev.console.station_address
+    for ex in ev.servers.dhcp4:
+        if "DHCPACK" not in ex.messages or station not in (None, ex.address):
+            continue
+        if offer is None and ex.bootfile is None:
+            return f"DHCPACK {ex.address} to {ex.mac}: an address and no boot file"
+        if offer is None or ex.bootfile != ev.offered_url:
+            continue
+        if offer == "PXEClient":
+            return f"DHCPACK {ex.address} to {ex.mac} with PXE boot file {ex.bootfile}"
+        if ex.vendor_class_sent:
+            return (
+                f"DHCPACK {ex.address} to {ex.mac} with option 60 HTTPClient "
+                f"and boot file {ex.bootfile}"
+            )
+    return None
+
+
+def _prove_dhcp6(ev: Evidence) -> str | None:
+    offer = ev.case.source.offer
+    replies = [addr for kind, addr in ev.servers.dhcp6.replies if kind == "Reply"]
+    if not replies:
+        return None
+    if offer is None:
+        if ev.servers.dhcp6.offers:
+            return None
+        return f"dhcpd6: Reply NA {replies[-1]}: an address and no boot URL"
+    if ev.network is not None and not any(offer in e.detail for e in ev.net("DHCPv6 REQUEST")):
+        # The firmware's IPv6 stack also asks for an address on its own (router adverts say
+        # "managed"); only a Request in the boot client's class shows it took the boot offer.
+        return None
+    if (offer, ev.offered_url) in ev.servers.dhcp6.offers:
+        return f"dhcpd6: Reply NA {replies[-1]} with {offer} offer {ev.offered_url}"
+    return None
+
+
+def _prove_dns(ev: Evidence) -> str | None:
+    wanted = "A" if ev.case.family == "ipv4" else "AAAA"
+    if "://" not in ev.boot_url or ev.boot_url.startswith("tftp://"):
+        return "no DNS needed: the boot file is named by the server's address"
+    host = ev.boot_url.split("/")[2]
+    if family_of(host) is not None:
+        if any(rtype == wanted for rtype, _, _ in ev.servers.dns_queries):
+            return None  # the URL named an address, yet the client resolved a name
+        return f"no DNS needed: the URL names {host}, and no {wanted} query was logged"
+    if ev.network is not None:
+        # A query alone proves nothing: the answer must carry a record.
+        for e in ev.net("DNS answer"):
+            if e.detail.startswith(f"{wanted} {host}:") and not e.detail.endswith(" 0 record(s)"):
+                return f"DNS answer {e.detail}"
+        return None
+    for rtype, name, client in ev.servers.dns_queries:
+        if rtype == wanted and name == host:
+            return f"dnsmasq answered {rtype} {name} for {client}"
+    return None
+
+
+def _wanted_port(ev: Evidence) -> int:
+    return HTTPS_PORT if ev.case.scheme == "https" else HTTP_PORT
+
+
+def _prove_connect(ev: Evidence) -> str | None:
+    port = _wanted_port(ev)
+    if ev.network is None:  # no capture: a logged request shows the connection was made
+        requests = ev.requests_on(port)
+        return f"the server logged {len(requests)} request(s) on port {port}" if requests else None
+    if any(e.detail == f"port {port}" for e in ev.net("TCP connected")):
+        return f"TCP connection to port {port} accepted"
+    return None
+
+
+def _prove_tls(ev: Evidence) -> str | None:
+    requests = ev.requests_on(HTTPS_PORT)
+    return f"{len(requests)} request(s) over TLS on port {HTTPS_PORT}" if requests else None
+
+
+def _prove_http_download(ev: Evidence) -> str | None:
+    for r in ev.requests_on(_wanted_port(ev)):
+        if r.method == "GET" and r.path == ev.image_path and r.status == 200:
+            if r.bytes != ev.image_size:
+                continue
+            # The server sent every byte; the client's side is its console line, or, when
+            # console bytes were lost, the image running at all.
+            if ev.console.download_complete:
+                client_side = f"console: {DOWNLOAD_DONE}"
+            elif ev.console.proof_seen:
+                client_side = "the image ran (its nonce is on the console)"
+            else:
+                continue
+            return (
+                f"GET {r.path} 200 {r.bytes} bytes to {r.client} on port {r.port} ({r.agent}); "
+                + client_side
+            )
+    return None
+
+
+def prove_tftp_download(ev: Evidence) -> str | None:
+    """PXE: the TFTP server sent the whole file to the client of the case's family."""
+    wanted = "/" + ev.image_path.lstrip("/")
+    if not (ev.console.nbp_downloaded or ev.console.proof_seen):
+        return None
+    for record in ev.servers.tftp:
+        if record.path.endswith(wanted) and family_of(record.client) == ev.case.family:
+            return f"dnsmasq-tftp: sent {record.path} to {record.client}"
+    return None
+
+
+def _prove_image(ev: Evidence) -> str | None:
+    return f"console: {ev.proof_line!r}" if ev.console.proof_seen else None
+
+
+def _prove_poweroff(ev: Evidence) -> str | None:
+    event = ev.shutdown_event
+    if event and event.get("guest") is True and event.get("reason") == "guest-shutdown":
+        return "QMP SHUTDOWN (guest=true, reason=guest-shutdown)"
+    return None
+
+
+# -- explanations ----------------------------------------------------------------------------
+def _explain_firmware(_ev: Evidence) -> str:
+    return "QEMU ran, but the firmware printed nothing on the serial line"
+
+
+def _explain_boot_entry(ev: Evidence) -> str:
+    return ev.menu_problem or "the firmware's menu never offered the boot entry"
+
+
+def _explain_dhcp(ev: Evidence) -> str:
+    family_dhcp = "DHCPv4" if ev.case.family == "ipv4" else "DHCPv6"
+    kinds = {kind for kind, _ in ev.servers.dhcp6.replies}
+    if ev.case.family == "ipv6" and ev.servers.dhcp6.offers and kinds == {"Advertise"}:
+        return "dhcpd6 advertised the boot URL, and the client never requested it"
+    answers = ev.net(f"{family_dhcp} OFFER") + ev.net(f"{family_dhcp} ADVERTISE")
+    if ev.network is not None and not ev.net(family_dhcp):
+        return f"the client sent no {family_dhcp} message"
+    if ev.network is not None and not answers:
+        return f"no {family_dhcp} answer: the client asked, no server offered"
+    if answers and not any("HTTPClient" in e.detail for e in answers):
+        return f"{family_dhcp} answer without the HTTPClient class, so the firmware ignored it"
+    return "no HTTPClient offer/reply for this family in the DHCP server's log"
+
+
+def _explain_dns(ev: Evidence) -> str:
+    if nxdomain := ev.net("DNS answer NXDOMAIN"):
+        return f"DNS: the name is unknown ({nxdomain[0].detail}: NXDOMAIN)"
+    if ev.net("DNS query") and not ev.net("DNS answer"):
+        return "DNS: the query got no answer"
+    return "no DNS query for the boot host was answered"
+
+
+def _explain_connect(ev: Evidence) -> str:
+    if refused := ev.net("TCP refused"):
+        return f"TCP connection refused ({refused[0].detail})"
+    if ev.net("TCP SYN"):
+        return "TCP SYN sent, no answer"
+    return "the firmware never opened a TCP connection"
+
+
+def _explain_tls(ev: Evidence) -> str:
+    alerts = ev.net("TLS alert")
+    words = "the HTTPS server logged: " + " | ".join(ev.servers.tls_errors[-2:])
+    if alerts:
+        return f"TLS alert ({alerts[0].detail}); " + (words if ev.servers.tls_errors else "")
+    if ev.servers.tls_errors:
+        return words
+    if ev.network is not None and not ev.net("TCP SYN"):
+        return "the firmware did not even connect: no CA certificates enrolled, or TLS off"
+    return "no TLS handshake completed"
+
+
+def _explain_download(ev: Evidence) -> str:
+    got = [f"{r.method} {r.path} {r.status} {r.bytes}" for r in ev.access]
+    for r in ev.access:
+        if r.status >= 400:
+            return f"HTTP {r.status}: the server answered {r.method} {r.path} with {r.status}"
+    statuses = [e.detail for e in ev.net("HTTP ")]
+    return f"expected GET {ev.image_path} 200 {ev.image_size} bytes; server saw {got or 'none'}" + (
+        f"; responses {statuses}" if statuses else ""
+    )
+
+
+def _explain_image(ev: Evidence) -> str:
+    if ev.console.security_violation:
+        return (
+            "Secure Boot refused the image: the firmware reported "
+            f"{ev.console.security_violation!r} after the download"
+        )
+    if ev.returned_to_menu:
+        return "the firmware went back to its menu after the download without running the image"
+    return "the image's proof line never appeared on the console"
+
+
+def _explain_poweroff(ev: Evidence) -> str:
+    return f"last QMP shutdown event: {ev.shutdown_event}"
+
+
+PHASES: tuple[PhaseSpec, ...] = (
+    PhaseSpec(Phase.FIRMWARE, "firmware", "firmware_output", (), _prove_firmware,
+              _explain_firmware),
+    PhaseSpec(Phase.BOOT_ENTRY, "boot entry", "entry_selected", (), _prove_boot_entry,
+              _explain_boot_entry),
+    PhaseSpec(Phase.DHCP, "dhcp", "dhcp", (
+        (">>Start HTTP Boot over IPv4", "firmware starts HTTP boot over IPv4"),
+        (">>Start HTTP Boot over IPv6", "firmware starts HTTP boot over IPv6"),
+        (">>Start PXE over IPv4", "firmware starts PXE over IPv4"),
+        (">>Start PXE over IPv6", "firmware starts PXE over IPv6"),
+        ("Station IP address is", "firmware has its address"),
+        ("Station IPv6 address is", "firmware has its address"),
+    ), _prove_dhcp, _explain_dhcp),
+    PhaseSpec(Phase.DNS, "dns", "dns", (("URI: ", "firmware has the boot URI"),),
+              _prove_dns, _explain_dns),
+    PhaseSpec(Phase.CONNECT, "connect", "connect", (), _prove_connect, _explain_connect),
+    PhaseSpec(Phase.TLS, "tls", "tls", (), _prove_tls, _explain_tls),
+    PhaseSpec(Phase.DOWNLOAD, "download", "download", (
+        ("File Size: ", "firmware knows the file size (HEAD answered)"),
+        (DOWNLOAD_DONE, "firmware finished the download"),
+        (NBP_OK, "firmware finished the download"),
+    ), _prove_http_download, _explain_download),
+    PhaseSpec(Phase.IMAGE, "image running", "firmware", (("Welcome to GRUB!", "image started"),),
+              _prove_image, _explain_image),
+    PhaseSpec(Phase.POWEROFF, "power-off", "poweroff", (), _prove_poweroff, _explain_poweroff),
+)  # fmt: skip
+"""In boot order. The ``firmware`` timing key (guest start to the image running) is kept from
+the first reports; ``image`` is the phase it dates."""
+
+SPECS: dict[Phase, PhaseSpec] = {spec.phase: spec for spec in PHASES}
+
+FIRMWARE_ERROR_MARK = ("Error: ", "firmware reports an error")
+
+
+def console_marks() -> tuple[tuple[str, str], ...]:
+    """Every console mark of the table, in phase order, then the firmware's error line."""
+    return (*(mark for spec in PHASES for mark in spec.console_marks), FIRMWARE_ERROR_MARK)

@@ -1,0 +1,153 @@
+"""The rig of one case: lab, image, servers, capture and a paused machine, torn down as one.
+
+Everything is started in order and registered on one ExitStack right after it started, so leaving
+the ``with`` block (on success, on any exception, on Ctrl-C) stops it all in reverse order: QEMU
+first, then the capture, the daemons (each waited for with its whole process group) and the
+namespace last.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from types import TracebackType
+
+from .accel import resolve_accel
+from .artifacts import CaseArtifacts
+from .cases import Case, Locations
+from .config import Settings
+from .errors import PrerequisiteError
+from .firmware import Firmware, find_firmware
+from .machine import Machine, MachineSpec
+from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
+from .payload import ProofImage, build_proof_image
+from .process import ManagedProcess, sweep_orphans
+from .server import ServerPlan, start_servers
+from .services.tcpdump import CAPTURE_FILE, Tcpdump
+from .tls import TlsMaterial, make_tls_material
+from .waiting import Deadline
+
+CACERTS_FW_CFG = "etc/edk2/https/cacerts"
+
+
+@functools.cache
+def sweep_once() -> None:
+    """Remove what an earlier run killed with SIGKILL left behind (once per process)."""
+    sweep_orphans()
+    sweep_stale_namespaces()
+
+
+class Rig:
+    """Starts a case's world; ``with Rig(...) as rig`` guarantees its teardown."""
+
+    def __init__(
+        self, case: Case, settings: Settings, files: CaseArtifacts, tls: TlsMaterial | None
+    ) -> None:
+        self.case = case
+        self.settings = settings
+        self.files = files
+        self.tls = tls
+        self.addressing = Addressing()
+        self.locations: Locations = case.locations(self.addressing)
+        self.accel = "unknown"
+        self.accel_reason = ""
+        self.firmware: Firmware | None = None
+        self.image: ProofImage | None = None
+        self.services: dict[str, ManagedProcess] = {}
+        self.machine: Machine | None = None
+        self.timings: dict[str, float] = {}
+        self._stack = ExitStack()
+
+    def __enter__(self) -> Rig:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stack.close()
+
+    @property
+    def capture_file(self) -> Path:
+        return self.files.folder / "tcpdump" / CAPTURE_FILE
+
+    def check_prerequisites(self) -> None:
+        """What can be said before anything starts: QEMU, firmware, accelerator."""
+        if shutil.which(self.settings.qemu) is None:
+            raise PrerequisiteError(
+                f"QEMU ({self.settings.qemu}) is not installed",
+                "apt-get install qemu-system-x86 (or make setup), or pass --qemu",
+            )
+        self.firmware = find_firmware(self.settings.ovmf_code, self.settings.ovmf_vars)
+        self.accel, self.accel_reason = resolve_accel(
+            self.settings.accel, self.settings.qemu, self.firmware
+        )
+
+    def start(self, deadline: Deadline) -> Machine:
+        """Lab, image, TLS, servers, capture, then QEMU started paused; returns the machine."""
+        if self.firmware is None:
+            self.check_prerequisites()
+        assert self.firmware is not None
+        sweep_once()
+        folder = self.files.folder
+        lab_started = time.monotonic()
+        lab = self._stack.enter_context(Lab(new_tag(), self.addressing))
+        where = self.locations
+        image = build_proof_image(
+            folder / "www" / where.pxe_file, self.case.id, script=folder / "proof-image.cfg"
+        )
+        self.image = self.case.payload.build(image, folder / "www" / where.served_file, folder)
+        if self.case.scheme == "https" and self.tls is None:
+            self.tls = make_tls_material(folder / "tls", self.addressing)
+        self._start_servers(lab.name, deadline)
+        self.timings["lab_setup"] = time.monotonic() - lab_started
+
+        vars_copy = self.firmware.copy_vars(folder / "OVMF_VARS.fd")
+        self.case.source.prepare_vars(vars_copy, where)
+        machine = Machine(
+            self._machine_spec(self.firmware.code, vars_copy),
+            netns=lab.name, tag=lab.name, workdir=folder,
+        )  # fmt: skip
+        self._stack.callback(machine.stop)
+        self.machine = machine
+        machine.launch(deadline)
+        return machine
+
+    def _start_servers(self, netns: str, deadline: Deadline) -> None:
+        base = ServerPlan(
+            boot_url=None,
+            document_root=self.files.folder / "www",
+            tls=self.tls,
+            addressing=self.addressing,
+            dhcp_server=self.settings.dhcp_server,
+            http_server=self.settings.http_server,
+            profile=self.settings.profile,
+        )
+        self.services = start_servers(
+            self.case.server_plan(base), self._stack, netns=netns, workdir=self.files.folder,
+            tag=netns, deadline=deadline,
+        )  # fmt: skip
+        capture = Tcpdump().start(
+            netns=netns, workdir=self.capture_file.parent, tag=netns, deadline=deadline
+        )
+        self._stack.callback(capture.stop)
+
+    def _machine_spec(self, code: Path, vars_copy: Path) -> MachineSpec:
+        fw_cfg: tuple[tuple[str, Path], ...] = ()
+        if self.case.scheme == "https" and self.tls is not None:
+            fw_cfg = ((CACERTS_FW_CFG, self.tls.ca_signature_list),)
+        base = MachineSpec(
+            qemu=self.settings.qemu,
+            accel=self.accel,
+            firmware_code=code,
+            vars_copy=vars_copy,
+            socket_dir=Machine.new_socket_dir(),
+            fw_cfg_files=fw_cfg,
+            extra_args=self.settings.qemu_args,
+        )
+        return self.case.machine_spec(base)
+
+    def log_tails(self, count: int = 15) -> dict[str, list[str]]:
+        return {name: p.log_tail(count).splitlines() for name, p in self.services.items()}
