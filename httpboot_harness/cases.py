@@ -47,6 +47,7 @@ UrlHost = Literal["name", "literal"]
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
 SCHEMES: tuple[Scheme, ...] = ("http", "https")
 IPV4_OFF = ("-fw_cfg", "name=opt/org.tianocore/IPv4Support,string=no")
+PRESET_IPV6_WAIT_MS = 3000
 
 # Where each part's words stand in an id, so that ids made before parts existed stay valid:
 # ipv4-https-untrusted, ipv4-http-literal, ipv4-http-iso-uri, ipv6-http-dhcp6-string, ...
@@ -180,8 +181,9 @@ class Dhcp(UrlSource):
 
     def expectation(self, case: Case) -> Expectation | None:
         if self.dhcp6_vendor == "string":
-            # The older plain-string form: dhcpd6 advertises, the firmware never requests.
-            return Expectation("refused", Phase.DHCP, "never requested")
+            # The older plain-string form: dhcpd6 advertises, this firmware does not read the
+            # class in it and never requests the offer.
+            return Expectation("refused", Phase.DHCP, "without the HTTPClient class")
         return None
 
 
@@ -261,10 +263,19 @@ class Preset(UrlSource):
         return dataclasses.replace(plan, boot_url=None)
 
     def machine(self, case: Case, spec: MachineSpec) -> MachineSpec:
-        # Nobody presses a key, so the firmware should not wait for one. A bare Uri() boot
-        # option is tried on every network stack, IPv4 first: an IPv6 case switches IPv4 off.
-        extra = IPV4_OFF if case.family == "ipv6" else ()
-        return dataclasses.replace(spec, boot_menu_ms=0, extra_args=(*extra, *spec.extra_args))
+        """Nobody presses a key, so the firmware waits only as long as IPv6 needs.
+
+        A bare Uri() boot option is tried on every network stack, IPv4 first, so an IPv6 case
+        switches IPv4 off. And over IPv6, Debian 12's OVMF fails at once ("Unexpected network
+        error") when the boot starts during its link-local address's duplicate address
+        detection (about 1 s, begun right before the boot): the firmware's own boot timeout
+        lets the detection end first, as the menu-driven cases wait for it in the capture.
+        """
+        if case.family == "ipv4":
+            return dataclasses.replace(spec, boot_menu_ms=0)
+        return dataclasses.replace(
+            spec, boot_menu_ms=PRESET_IPV6_WAIT_MS, extra_args=(*IPV4_OFF, *spec.extra_args)
+        )
 
     def reach_entry(self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline) -> None:
         """BootNext picks the entry."""

@@ -217,9 +217,6 @@ def _explain_boot_entry(ev: Evidence) -> str:
 
 def _explain_dhcp(ev: Evidence) -> str:
     family_dhcp = "DHCPv4" if ev.case.family == "ipv4" else "DHCPv6"
-    kinds = {kind for kind, _ in ev.servers.dhcp6.replies}
-    if ev.case.family == "ipv6" and ev.servers.dhcp6.offers and kinds == {"Advertise"}:
-        return "dhcpd6 advertised the boot URL, and the client never requested it"
     answers = ev.net(f"{family_dhcp} OFFER") + ev.net(f"{family_dhcp} ADVERTISE")
     if ev.network is not None and not ev.net(family_dhcp):
         return f"the client sent no {family_dhcp} message"

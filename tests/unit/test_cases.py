@@ -112,7 +112,8 @@ def test_sources_edit_plan_and_machine() -> None:
     assert Case("ipv4", "http", Dhcp(host="literal")).server_plan(base).name_server is False
     spec = MachineSpec("qemu", "tcg", Path("c"), Path("v"), Path("s"), extra_args=("-x",))
     preset6 = Case("ipv6", "http", Preset()).machine_spec(spec)
-    assert preset6.boot_menu_ms == 0
+    assert preset6.boot_menu_ms == 3000
+    assert Case("ipv4", "http", Preset()).machine_spec(spec).boot_menu_ms == 0
     assert preset6.extra_args == ("-fw_cfg", "name=opt/org.tianocore/IPv4Support,string=no", "-x")
     untrusted = dataclasses.replace(spec, fw_cfg_files=(("etc/edk2/https/cacerts", Path("ca")),))
     assert Case("ipv4", "https", faults=(Untrusted(),)).machine_spec(untrusted).fw_cfg_files == ()
