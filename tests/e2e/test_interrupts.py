@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -66,3 +67,35 @@ def test_interrupted_boot_leaves_nothing_behind(
     assert child.returncode == exit_code, stderr
     assert processes_of_run(child.pid) == []
     assert [n for n in netns.listnetns() if n.startswith(f"hbh-{child.pid}-")] == []
+
+
+@pytest.mark.parametrize("command", ["run", "bisect-run"])
+def test_qemu_killed_mid_boot_is_the_harness_error_never_a_firmware_verdict(
+    tmp_path: Path, command: str
+) -> None:
+    """Someone else's SIGKILL of QEMU says nothing about the firmware: error, exit 125."""
+    child = subprocess.Popen(
+        [sys.executable, "-m", "httpboot_harness", command, "ipv4-http", "--json",
+         str(tmp_path / "report.json"), "--artifacts", str(tmp_path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 90
+    while not (qemus := [p for p in processes_of_run(child.pid) if "qemu" in p.name()]):
+        assert child.poll() is None, child.stderr.read() if child.stderr else ""
+        assert time.monotonic() < deadline, "QEMU never started"
+        time.sleep(0.1)
+    # Mid-boot: the firmware has drawn something (its console transcript is growing).
+    console = tmp_path / "ipv4-http" / "console.raw"
+    while not (console.exists() and console.stat().st_size > 200):
+        assert time.monotonic() < deadline, "the firmware never printed"
+        time.sleep(0.1)
+    qemus[0].kill()
+    _, stderr = child.communicate(timeout=120)
+
+    assert child.returncode == 125, stderr
+    row = json.loads((tmp_path / "report.json").read_text())["cases"][0]
+    assert row["verdict"] == "error", row["summary"]
+    assert "QEMU ended without the guest asking" in row["error"]
+    assert processes_of_run(child.pid) == []
