@@ -32,7 +32,8 @@ def assert_booted_from_artifacts(result: CaseResult) -> None:
         log = (folder / "dnsmasq" / "dnsmasq.log").read_text()
         assert re.search(rf"dnsmasq-tftp\[\d+\]: sent \S*/{details['image_path']} to ", log)
         return
-    access = (folder / details["servers"][-1] / "access.log").read_text()
+    (http_server,) = {"lighttpd", "apache2"} & set(details["servers"])
+    access = (folder / http_server / "access.log").read_text()
     get = f'"GET {details["image_path"]} HTTP/1.1" 200 {details["image_size"]} '
     assert get in access, access
 
