@@ -2,6 +2,9 @@
 
 Each check returns a :class:`Check`; none raises. The command exits 0 exactly when every required
 check passed, i.e. when a boot can run on this machine.
+
+The checks of installed tools find executables through one ``lookup`` (by default PATH, then the
+sbin folders), so a test can show doctor a machine with a package missing, without root.
 """
 
 from __future__ import annotations
@@ -19,12 +22,26 @@ from .errors import HarnessError
 from .firmware import Firmware, find_firmware
 from .network import Lab, new_tag
 from .payload import GRUB_MODULE_DIR
+from .services.apache2 import Apache2
+from .services.base import Binary
 from .services.dhcpd6 import Dhcpd6
 from .services.dnsmasq import Dnsmasq
 from .services.lighttpd import Lighttpd
 from .services.radvd import Radvd
+from .services.tcpdump import Tcpdump
 
 LIGHTTPD_TLS_MODULE = Path("/usr/lib/lighttpd/mod_openssl.so")
+SBIN = "/usr/sbin:/sbin"
+"""Daemons live here, and PATH lacks it under sudo on some machines (as Binary.resolve does)."""
+
+Lookup = Callable[[str], str | None]
+"""Finds an executable by name (or checks a path): its full path, or None."""
+
+
+def path_lookup(path: str | None = None) -> Lookup:
+    """Look executables up in ``path`` (default: PATH, then the sbin folders) and nowhere else."""
+    search = path if path is not None else f"{os.environ.get('PATH', os.defpath)}:{SBIN}"
+    return lambda name: shutil.which(name, path=search)
 
 
 @dataclass(frozen=True)
@@ -57,16 +74,21 @@ def _namespaces() -> Check:
     return Check("network namespaces", True, "created a namespace with tap0, then removed it")
 
 
-def _ip() -> Check:
-    if shutil.which("ip"):
-        return Check("ip (iproute2)", True, shutil.which("ip") or "")
+def _ip(lookup: Lookup) -> Check:
+    if path := lookup("ip"):
+        return Check("ip (iproute2)", True, path)
     return Check("ip (iproute2)", False, "missing", "apt-get install iproute2")
 
 
-def _qemu(settings: Settings) -> Check:
-    path = shutil.which(settings.qemu)
+def _qemu(settings: Settings, lookup: Lookup) -> Check:
+    path = lookup(settings.qemu)
     if path is None:
-        return Check("qemu", False, f"{settings.qemu} not found", "apt-get install qemu-system-x86")
+        return Check(
+            "qemu",
+            False,
+            f"{settings.qemu} not found",
+            "apt-get install qemu-system-x86 (or make setup), or pass --qemu",
+        )
     try:
         out = subprocess.run(
             [path, "--version"], capture_output=True, text=True, timeout=20, check=False
@@ -76,16 +98,19 @@ def _qemu(settings: Settings) -> Check:
     return Check("qemu", True, f"{path}: {out.splitlines()[0] if out else 'unknown version'}")
 
 
-def _binary(label: str, probe: Callable[[], str]) -> Check:
-    try:
-        return Check(label, True, probe())
-    except HarnessError as exc:
-        fix = getattr(exc, "fix", "")
-        return Check(label, False, getattr(exc, "what", str(exc)), fix)
+def _binary(binary: Binary, lookup: Lookup) -> Check:
+    if path := lookup(binary.name):
+        return Check(binary.name, True, path)
+    return Check(
+        binary.name,
+        False,
+        f"{binary.name} is not installed",
+        f"apt-get install {binary.package} (or make setup)",
+    )
 
 
-def _grub() -> Check:
-    mkimage = shutil.which("grub-mkimage")
+def _grub(lookup: Lookup) -> Check:
+    mkimage = lookup("grub-mkimage")
     if mkimage is None:
         return Check("grub-mkimage", False, "missing", "apt-get install grub-common")
     if not (GRUB_MODULE_DIR / "halt.mod").is_file():
@@ -106,9 +131,16 @@ def _lighttpd_tls() -> Check:
     )
 
 
-def run_checks(settings: Settings) -> list[Check]:
-    qemu = _qemu(settings)
-    checks = [_root(), _tun(), _namespaces(), _ip(), qemu]
+def run_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]:
+    """Every row of ``httpboot-harness doctor``: the host (root, tun, namespaces), the tools."""
+    return [_root(), _tun(), _namespaces(), *tool_checks(settings, lookup)]
+
+
+def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]:
+    """The installed tools a boot needs, found through ``lookup``; needs no root."""
+    find = lookup or path_lookup()
+    qemu = _qemu(settings, find)
+    checks = [_ip(find), qemu]
     firmware: Firmware | None = None
     try:
         firmware = find_firmware(settings.ovmf_code, settings.ovmf_vars)
@@ -125,9 +157,12 @@ def run_checks(settings: Settings) -> list[Check]:
             checks.append(Check("accelerator", True, f"{accel}: {why}", required=False))
         except HarnessError as exc:
             checks.append(Check("accelerator", False, str(exc), "use --accel tcg or auto"))
-    for service in (Dnsmasq(""), Dhcpd6(""), Radvd(), Lighttpd(Path("/"))):
-        checks.append(_binary(service.binary.name, service.binary.resolve))
-    checks += [_lighttpd_tls(), _grub()]
+    http = Apache2.binary if settings.http_server == "apache2" else Lighttpd.binary
+    for binary in (Dnsmasq.binary, Dhcpd6.binary, Radvd.binary, http, Tcpdump.binary):
+        checks.append(_binary(binary, find))
+    if settings.http_server != "apache2":
+        checks.append(_lighttpd_tls())
+    checks.append(_grub(find))
     return checks
 
 

@@ -5,6 +5,7 @@
      |    +-- PrerequisiteError     something to install or fix on the machine first
      |    +-- ServiceError          a daemon did not start or died
      |    +-- MachineError          QEMU did not start, died, or QMP failed
+     |    |    +-- QmpError         one QMP exchange failed; keeps what was sent and the cause
      |    +-- HarnessTimeout        a wait of the harness itself ran out of time
      +-- UsageError                 bad input from the user (a case id, an option value)
 
@@ -41,6 +42,19 @@ class ServiceError(InfrastructureError):
 
 class MachineError(InfrastructureError):
     """QEMU could not be started or controlled."""
+
+
+class QmpError(MachineError):
+    """A QMP exchange failed in qemu.qmp, asyncio or the socket (a timeout is HarnessTimeout).
+
+    ``sent`` says what the harness sent or tried (``connect to PATH``, ``execute 'cont'``), and
+    ``cause`` is the library's exception, also chained as ``__cause__``.
+    """
+
+    def __init__(self, sent: str, cause: BaseException) -> None:
+        super().__init__(f"QMP {sent} failed: {type(cause).__name__}: {cause}")
+        self.sent = sent
+        self.cause = cause
 
 
 class HarnessTimeout(InfrastructureError):

@@ -3,26 +3,36 @@
 QEMU is started paused (``-S``) and checked for an early death before anything else; the QMP event
 listener exists before ``cont``, so no event is missed. ``-no-shutdown`` keeps QEMU alive after the
 guest powers off, so the SHUTDOWN event (guest=true) is read before QEMU is told to quit.
+
+Every failure of QMP (qemu.qmp, asyncio, the socket) is raised as the harness's own
+:class:`QmpError` (a MachineError), a timeout as HarnessTimeout: never a library traceback, and
+never a firmware verdict. :meth:`Machine.end` tells from evidence who ended QEMU: the guest
+(QMP SHUTDOWN/RESET with guest=true), a signal from the host, or QEMU's own error.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import enum
 import json
 import logging
+import re
 import shlex
 import shutil
+import signal
 import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from qemu.qmp import QMPClient
+from qemu.qmp.protocol import ConnectError
 
-from .errors import HarnessTimeout, MachineError
-from .process import ManagedProcess
+from .errors import HarnessTimeout, InfrastructureError, MachineError, QmpError
+from .process import ManagedProcess, describe_status
 from .waiting import ChildDied, Deadline, wait_until
 
 log = logging.getLogger(__name__)
@@ -111,41 +121,179 @@ class QmpEvent:
     """Host time of the event relative to the guest's start (``cont``)."""
 
 
+class _QuietLog(logging.LoggerAdapter):  # type: ignore[type-arg]
+    """qemu.qmp logs each failed connect at ERROR; every failure reaches the user as a QmpError
+    saying the same, so its lines go to debug (where a retried attempt belongs too)."""
+
+    def log(self, level: int, msg: object, *args: Any, **kwargs: Any) -> None:
+        super().log(logging.DEBUG, msg, *args, **kwargs)
+
+
 class Qmp:
-    """A synchronous bridge to qemu.qmp's QMPClient, with a timeout on every call."""
+    """A synchronous bridge to qemu.qmp's QMPClient: a timeout on every call, and every failure
+    raised as :class:`QmpError` (a MachineError) saying what was sent, a timeout as
+    HarnessTimeout."""
 
     def __init__(self, path: Path) -> None:
         self._path = path
         self._loop = asyncio.new_event_loop()
         self._client = QMPClient("httpboot-harness")
+        self._client.logger = cast(logging.Logger, _QuietLog(log.getChild("qmp"), {}))
 
-    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float) -> T:
+    def _run(self, coroutine: Coroutine[Any, Any, T], timeout: float, sent: str) -> T:
+        if self._loop.is_closed():
+            coroutine.close()  # never awaited otherwise: a RuntimeWarning
+            raise MachineError(f"QMP {sent}: the connection was already closed")
         try:
             return self._loop.run_until_complete(asyncio.wait_for(coroutine, timeout))
         except TimeoutError as exc:
-            raise HarnessTimeout(f"QMP did not answer within {timeout:.1f} s") from exc
+            raise HarnessTimeout(f"QMP did not answer {sent} within {timeout:.1f} s") from exc
+        except Exception as exc:  # qemu.qmp's QMPError, OSError, EOFError, asyncio's errors
+            raise QmpError(sent, exc) from exc
 
-    def connect(self, timeout: float) -> None:
-        self._run(self._client.connect(str(self._path)), timeout)
+    def connect(self, timeout: float, still_alive: Callable[[], str | None] = lambda: None) -> None:
+        """Connect and negotiate, trying again until ``timeout`` while nothing listens yet.
+
+        Under load QEMU can be slow to listen after its socket file appears (a refused connect),
+        so a refused, missing or hung-up socket is tried again; a protocol error is not. A death
+        reported by ``still_alive`` ends the wait at once.
+        """
+        deadline = Deadline(timeout)
+        sent = f"connect to {self._path}"
+        attempts, interval = 0, 0.02
+        while True:
+            attempts += 1
+            try:
+                self._run(self._client.connect(str(self._path)), deadline.remaining(), sent)
+                if attempts > 1:
+                    log.debug("QMP connected after %d attempts", attempts)
+                return
+            except QmpError as exc:
+                if not _worth_retrying(exc.cause):
+                    raise
+                last = exc
+            death = still_alive()
+            if death is not None:
+                raise MachineError(f"QEMU ended before QMP connected: {death}") from last
+            time.sleep(min(interval, deadline.remaining()))
+            interval = min(interval * 2, 0.25)
+            if deadline.remaining() < 0.05:  # too little left for an honest attempt
+                raise QmpError(
+                    f"{sent} ({attempts} attempts in {timeout:.1f} s)", last.cause
+                ) from last.cause
 
     def execute(self, command: str, timeout: float = 5.0, **arguments: Any) -> Any:
-        return self._run(self._client.execute(command, arguments or None), timeout)
+        sent = f"execute {command!r}" + (f" {arguments}" if arguments else "")
+        return self._run(self._client.execute(command, arguments or None), timeout, sent)
 
     def next_event(self, timeout: float) -> dict[str, Any] | None:
         """The next event, or None when none arrives within ``timeout``."""
         try:
-            event = self._run(self._client.events.get(), timeout)
+            event = self._run(self._client.events.get(), timeout, "wait for an event")
         except HarnessTimeout:
             return None
         return dict(event)
 
     def close(self) -> None:
+        """Disconnect and close the loop; never raises (it runs during cleanup)."""
         try:
-            self._run(self._client.disconnect(), 5.0)
-        except Exception as exc:
-            log.debug("QMP disconnect: %s", exc)
+            self._run(self._client.disconnect(), 5.0, "disconnect")
+        except InfrastructureError as exc:
+            log.debug("%s", exc)
         finally:
             self._loop.close()
+
+
+def _worth_retrying(error: BaseException) -> bool:
+    """A connect that failed for want of a listener: QEMU may not have got round to it yet."""
+    return isinstance(error, ConnectError) and isinstance(error.exc, (OSError, EOFError))
+
+
+class EndKind(enum.StrEnum):
+    """How QEMU's run ended, as far as the evidence tells."""
+
+    RUNNING = "running"
+    """Still running (after :meth:`Machine.stop`: it was running when the harness ended it)."""
+    GUEST_SHUTDOWN = "guest-shutdown"
+    GUEST_RESET = "guest-reset"
+    KILLED = "killed"
+    """A signal from the host ended QEMU (SIGKILL, or SIGTERM/SIGINT/SIGHUP it logged)."""
+    HOST_ERROR = "host-error"
+    """QEMU exited on its own without the guest asking: its own error."""
+
+
+@dataclass(frozen=True)
+class MachineEnd:
+    """Why QEMU ended, read from QMP events, its exit status and its log."""
+
+    kind: EndKind
+    detail: str
+    """One sentence for a person: the event, the signal (and its sender), or the exit code."""
+    signal: int | None = None
+    exit_code: int | None = None
+    log_tail: str = ""
+    """QEMU's last log lines, for a host error."""
+
+    @property
+    def by_host(self) -> bool:
+        """True when the host, not the guest, ended QEMU: no firmware verdict may rest on it."""
+        return self.kind in (EndKind.KILLED, EndKind.HOST_ERROR)
+
+    def __str__(self) -> str:
+        return self.detail
+
+
+# QEMU's own line when it quits on SIGTERM, SIGINT or SIGHUP (it then exits with status 0).
+_TERMINATED = re.compile(r"terminating on signal (\d+)(?: from pid (\d+)(?: \(([^)]*)\))?)?")
+
+
+def classify_end(events: Sequence[QmpEvent], returncode: int | None, qemu_log: str) -> MachineEnd:
+    """The end of a QEMU run started with ``-no-reboot -no-shutdown``.
+
+    The guest's own SHUTDOWN or RESET (``guest: true``) comes first: with ``-no-shutdown`` QEMU
+    stays up after it, so whatever ended the process later says nothing about the firmware.
+    """
+    for event in events:
+        if not event.data.get("guest") or event.name not in ("SHUTDOWN", "RESET"):
+            continue
+        reason = str(event.data.get("reason", ""))
+        # -no-reboot turns a guest reset into SHUTDOWN with reason guest-reset; without it, RESET.
+        reset = event.name == "RESET" or reason == "guest-reset"
+        return MachineEnd(
+            EndKind.GUEST_RESET if reset else EndKind.GUEST_SHUTDOWN,
+            f"the guest ended its run: QMP {event.name} ({reason}) at {event.seconds:.3f} s",
+        )
+    if returncode is None:
+        return MachineEnd(EndKind.RUNNING, "QEMU is running; the guest has not powered off")
+    if returncode < 0:
+        return MachineEnd(EndKind.KILLED, f"QEMU {describe_status(returncode)}", -returncode)
+    if match := _TERMINATED.search(qemu_log):
+        number = int(match.group(1))
+        sender = f" from pid {match.group(2)}" if match.group(2) else ""
+        if match.group(3):
+            sender += f" ({match.group(3)})"
+        return MachineEnd(
+            EndKind.KILLED,
+            f"QEMU quit on {_signal_name(number)} (signal {number}){sender}",
+            number,
+            returncode,
+        )
+    host = [e for e in events if e.name == "SHUTDOWN"]
+    why = f" (QMP SHUTDOWN {host[-1].data.get('reason', '')})" if host else ""
+    tail = "\n".join(qemu_log.splitlines()[-15:])
+    return MachineEnd(
+        EndKind.HOST_ERROR,
+        f"QEMU {describe_status(returncode)} without the guest powering off{why}",
+        exit_code=returncode,
+        log_tail=tail,
+    )
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return "an unknown signal"
 
 
 @dataclass
@@ -161,6 +309,8 @@ class Machine:
     started_monotonic: float | None = None
     _process: ManagedProcess | None = None
     _qmp: Qmp | None = None
+    _end: MachineEnd | None = None
+    """How QEMU stood when :meth:`stop` began, before the harness ended it."""
 
     @staticmethod
     def new_socket_dir() -> Path:
@@ -185,8 +335,13 @@ class Machine:
             )
         except ChildDied as died:
             raise MachineError(f"QEMU failed to start: {died}") from None
-        self._qmp = Qmp(self.spec.qmp_socket)
-        self._qmp.connect(timeout=min(10.0, deadline.remaining()))
+        qmp = Qmp(self.spec.qmp_socket)
+        try:
+            qmp.connect(min(10.0, deadline.remaining()), still_alive=self._process.death_notice)
+        except BaseException:
+            qmp.close()
+            raise
+        self._qmp = qmp
 
     def resume(self) -> None:
         """Start the guest: from here on the firmware's clock runs."""
@@ -196,6 +351,18 @@ class Machine:
 
     def death_notice(self) -> str | None:
         return self._process.death_notice() if self._process else "QEMU was never started"
+
+    def end(self) -> MachineEnd:
+        """Who ended QEMU, from the events read so far, its exit status and its log.
+
+        After :meth:`stop`, the answer as it stood when the stop began: a QEMU the harness quit
+        is ``running``, never ``killed``. ``end().by_host`` means the verdict must be ``error``.
+        """
+        if self._end is not None:
+            return self._end
+        if self._process is None:
+            return MachineEnd(EndKind.HOST_ERROR, "QEMU was never started")
+        return classify_end(self.events, self._process.returncode, self._process.log_text())
 
     def poll_events(self, timeout: float = 0.0) -> list[QmpEvent]:
         """Collect QMP events that arrived (waiting up to ``timeout`` for the first)."""
@@ -223,13 +390,21 @@ class Machine:
         return self._qmp
 
     def stop(self) -> None:
-        """Ask QEMU to quit over QMP, then end the process group; always writes the event log."""
+        """Ask QEMU to quit over QMP, then end the process group; always writes the event log.
+
+        The events still queued are read and :meth:`end` is fixed first, so the harness's own
+        quit is never taken for someone else's.
+        """
         try:
+            if self._qmp is not None:
+                with contextlib.suppress(InfrastructureError):
+                    self.poll_events()  # even from a dead QEMU: what it sent before dying
+            if self._end is None and self._process is not None:
+                self._end = self.end()
             if self._qmp is not None and self.death_notice() is None:
                 try:
-                    self.poll_events()
                     self._qmp.execute("quit", timeout=3.0)
-                except Exception as exc:
+                except InfrastructureError as exc:
                     log.debug("QMP quit failed: %s", exc)
         finally:
             if self._qmp is not None:

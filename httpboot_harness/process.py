@@ -3,22 +3,28 @@
 Children run in their own session (process group), so a stop reaches everything they spawned, and
 carry ``HTTPBOOT_HARNESS_TAG`` in their environment, so a later run can find and end what a killed
 run left behind (:func:`sweep_orphans`).
+
+A stop waits for the whole group, not just its leader: radvd's privilege-separation helper outlives
+radvd by a moment, and when the leader is gone such children belong to init, which reaps them when
+it gets round to it (about 1 s later in this project's containers, measured). Until then
+``ps`` still shows them, so a stop returns only once the group is empty (or its deadline passed).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Protocol
 
 import psutil
 
-from .errors import ServiceError
+from .errors import HarnessTimeout, ServiceError
 from .waiting import ChildDied, Deadline, wait_until
 
 log = logging.getLogger(__name__)
@@ -97,6 +103,10 @@ class ManagedProcess:
         self.tag = tag
         self._popen: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._stopped = False
+        self.returncode_before_stop: int | None = None
+        """The exit status when the harness began :meth:`stop`: None if it was still running
+        then (the harness ended it), else what ended it on its own (negative: a signal)."""
 
     @property
     def full_argv(self) -> list[str]:
@@ -127,14 +137,24 @@ class ManagedProcess:
             raise ServiceError(f"could not start {self.name} ({self.full_argv[0]}): {exc}") from exc
         log.debug("started %s pid %d: %s", self.name, self._popen.pid, self.full_argv)
 
+    @property
+    def returncode(self) -> int | None:
+        """None while running (or never started); else the exit code, negative for a signal.
+
+        Kept after :meth:`stop`, so the caller can still tell how the process ended.
+        """
+        return None if self._popen is None else self._popen.poll()
+
     def death_notice(self) -> str | None:
         """None while running; otherwise a sentence with the exit code and the log's tail."""
         if self._popen is None:
             return f"{self.name} was never started"
+        if self._stopped:
+            return f"{self.name} was stopped by the harness"
         code = self._popen.poll()
         if code is None:
             return None
-        return f"{self.name} exited with code {code}; last log lines:\n{self.log_tail()}"
+        return f"{self.name} {describe_status(code)}; last log lines:\n{self.log_tail()}"
 
     def wait_ready(self, checks: Sequence[Readiness], deadline: Deadline) -> None:
         for check in checks:
@@ -162,28 +182,102 @@ class ManagedProcess:
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     def stop(self, grace: float = 5.0) -> None:
-        """SIGTERM the whole process group, then SIGKILL after ``grace``; safe to call twice."""
-        popen, self._popen = self._popen, None
-        if popen is not None:
-            terminate_group(popen, grace)
+        """SIGTERM the whole process group, SIGKILL what is left after ``grace``, and return once
+        the group is empty; safe to call twice."""
+        if self._popen is not None and not self._stopped:
+            self._stopped = True
+            self.returncode_before_stop = self._popen.poll()
+            terminate_group(self._popen, grace)
         if self._log is not None:
             self._log.close()
             self._log = None
 
 
-def terminate_group(popen: subprocess.Popen[bytes], grace: float) -> None:
-    """End a child started with ``start_new_session`` and everything in its process group."""
-    if popen.poll() is None:
-        _signal_group(popen.pid, signal.SIGTERM)
+def describe_status(code: int) -> str:
+    """``exited with code 3`` or ``was killed by SIGKILL (signal 9)``, from a Popen returncode."""
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        name = signal.Signals(-code).name
+    except ValueError:
+        name = "an unknown signal"
+    return f"was killed by {name} (signal {-code})"
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    """Every process whose process group is ``pgid``, zombies included."""
+    members = []
+    for proc in psutil.process_iter():
         try:
-            popen.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            log.warning("pid %d ignored SIGTERM for %.1f s; killing it", popen.pid, grace)
-    _signal_group(popen.pid, signal.SIGKILL)
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (OSError, psutil.Error):
+            continue  # gone meanwhile
+    return members
+
+
+def group_exists(pgid: int) -> bool:
+    """True while any process, even a zombie nobody has reaped yet, is in group ``pgid``."""
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # there is a member, owned by someone else
+    return True
+
+
+def _group_alive(pgid: int) -> bool:
+    """True while a member of ``pgid`` still runs (zombies hold no socket, file or namespace)."""
+    for proc in group_members(pgid):
+        try:
+            if proc.status() != psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
+def terminate_group(popen: subprocess.Popen[bytes], grace: float, reap: float = 5.0) -> bool:
+    """End a child started with ``start_new_session`` and everything in its process group.
+
+    SIGTERM to the group; SIGKILL to the group when a member still runs after ``grace``; then
+    wait up to ``reap`` seconds until no member is left, zombies included (those of reparented
+    children are init's to reap). Returns False, after logging who is left, when the group
+    outlived that; never raises, as it runs during cleanup.
+    """
+    pgid = popen.pid
+
+    def still_running() -> bool:
+        popen.poll()  # reap the leader (our child) as soon as it exits
+        return _group_alive(pgid)
+
+    if still_running():
+        _signal_group(pgid, signal.SIGTERM)
+        if not _poll(lambda: not still_running(), grace):
+            log.warning("process group %d ignored SIGTERM for %.1f s; killing it", pgid, grace)
+    _signal_group(pgid, signal.SIGKILL)  # also reaches members that only now appeared
     try:
         popen.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        log.error("pid %d survived SIGKILL", popen.pid)
+        log.error("pid %d survived SIGKILL", pgid)
+    if _poll(lambda: not group_exists(pgid), reap):
+        return True
+    left = []
+    for proc in group_members(pgid):
+        with contextlib.suppress(psutil.Error):
+            left.append(f"{proc.pid} {proc.name()} ({proc.status()}, parent {proc.ppid()})")
+    log.warning("process group %d still has members after %.1f s: %s", pgid, reap, left)
+    return False
+
+
+def _poll(condition: Callable[[], bool], seconds: float) -> bool:
+    """True as soon as ``condition`` holds, False when ``seconds`` passed without it."""
+    try:
+        wait_until(condition, deadline=Deadline(seconds), what="", poll=0.01, max_poll=0.1)
+    except HarnessTimeout:
+        return False
+    return True
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
