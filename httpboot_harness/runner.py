@@ -24,7 +24,13 @@ from .artifacts import CaseArtifacts
 from .cases import Case
 from .config import Settings
 from .console import Console, MachineGone
-from .errors import HarnessError, HarnessTimeout, InfrastructureError, PrerequisiteError
+from .errors import (
+    HarnessError,
+    HarnessTimeout,
+    InfrastructureError,
+    MachineError,
+    PrerequisiteError,
+)
 from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
 from .machine import Machine
 from .netcapture import NetEvent, read_capture
@@ -193,6 +199,9 @@ class _CaseRun:
                 console.close()
                 self.files.write_console(console, machine.started_monotonic or 0.0)
         # The daemons have stopped now: lighttpd writes its buffered access log when it stops.
+        end = machine.end()
+        if self.seen.harness_failure is None and end.by_host:
+            self.seen.harness_failure = f"QEMU ended without the guest asking: {end.detail}"
         if self.seen.harness_failure is not None:
             raise InfrastructureError(self.seen.harness_failure)
         return self._judged(machine, console)
@@ -223,9 +232,7 @@ class _CaseRun:
                 self.seen.harness_failure = f"could not drive the firmware's menus: {exc}"
         except MachineGone as exc:
             log.info("%s: %s", self.case.id, exc)
-        machine.poll_events()
-        if self.seen.harness_failure is None:
-            self.seen.harness_failure = _harness_ended_machine(machine)
+        _poll_events(machine)
         console.snapshot("the end of the boot")
 
     def _follow_boot(self, machine: Machine, console: Console, deadline: Deadline) -> None:
@@ -237,7 +244,7 @@ class _CaseRun:
         label = ""
         while True:
             console.pump(min(0.1, deadline.remaining()))
-            machine.poll_events()
+            _poll_events(machine)
             now = time.monotonic()
             if machine.guest_powered_off() or machine.death_notice() is not None:
                 # What the guest printed last may still be in the socket: read it all.
@@ -391,13 +398,11 @@ def _latest_phase(plain: str, proof_line: str) -> str | None:
     return SPECS[Phase.IMAGE].label if proof_line in plain else label
 
 
-def _harness_ended_machine(machine: Machine) -> str | None:
-    """Why QEMU ended, when that was not the guest's doing; None when it is still running or
-    the guest shut down or reset itself (QEMU quits on a reset: -no-reboot)."""
-    death = machine.death_notice()
-    if death is None:
-        return None
-    guest_ended = any(
-        e.name in ("SHUTDOWN", "RESET") and e.data.get("guest") for e in machine.events
-    )
-    return None if guest_ended else f"QEMU ended without the guest asking: {death}"
+def _poll_events(machine: Machine) -> None:
+    """Read QMP's events; a QEMU that is gone has nothing more to say (``Machine.end`` then
+    tells who ended it)."""
+    try:
+        machine.poll_events()
+    except MachineError:
+        if machine.death_notice() is None:
+            raise
