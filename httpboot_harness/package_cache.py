@@ -30,6 +30,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .errors import PrerequisiteError, UsageError
 
@@ -70,6 +71,9 @@ class CachedPackage:
     suite: str
     arch: str
     root: Path
+    depends: tuple[str, ...] = ()
+    """The packages it depends on (first alternatives, names only): a metapackage such as
+    ``linux-image-amd64`` holds no files, the package it names does."""
 
     def find(self, name: str) -> list[Path]:
         """Every file called ``name`` in the unpacked tree (firmware paths differ by release)."""
@@ -418,7 +422,7 @@ def cached(package: str, suite: str, arch: str, root: Path | None = None) -> Cac
             continue
         if info.get("package") != package:
             continue  # "foo-bar-1.0" also matches the glob for "foo"
-        found = CachedPackage(package, info["version"], suite, arch, marker.parent)
+        found = _from_marker(info, suite, arch, marker.parent)
         if best is None or _newer(found.version, best.version):
             best = found
     return best
@@ -447,7 +451,8 @@ def fetch_package(
         if version is not None:
             ready = package_folder(folder, package, version)
             if (ready / MARKER).is_file():
-                return CachedPackage(package, version, suite, arch, ready)
+                info = json.loads((ready / MARKER).read_text())
+                return _from_marker(info, suite, arch, ready)
         else:
             found = cached(package, suite, arch, root)
             if found is not None:
@@ -459,11 +464,9 @@ def fetch_package(
         candidate = _candidate(state, package, suite, version)
         target = package_folder(folder, package, candidate)
         if (target / MARKER).is_file():
-            return CachedPackage(package, candidate, suite, arch, target)
+            return _from_marker(json.loads((target / MARKER).read_text()), suite, arch, target)
         deb = _download(state, folder / "debs", package, candidate, suite)
-        result = CachedPackage(package, candidate, suite, arch, target)
-        _unpack(deb, result)
-        return result
+        return _unpack(deb, CachedPackage(package, candidate, suite, arch, target))
 
 
 def _update_lists(state: AptState, suite: str, force: bool) -> None:
@@ -521,7 +524,23 @@ def _download(state: AptState, debs: Path, package: str, version: str, suite: st
     return deb
 
 
-def _unpack(deb: Path, into: CachedPackage) -> None:
+def _from_marker(info: dict[str, Any], suite: str, arch: str, root: Path) -> CachedPackage:
+    depends = tuple(str(name) for name in info.get("depends", ()))
+    return CachedPackage(str(info["package"]), str(info["version"]), suite, arch, root, depends)
+
+
+def parse_depends(field: str) -> tuple[str, ...]:
+    """Package names of a Depends field, the first of each alternative, versions dropped."""
+    names = []
+    for clause in field.split(","):
+        first = clause.split("|")[0].strip()
+        name = re.split(r"[\s(:\[]", first, maxsplit=1)[0]
+        if name:
+            names.append(name)
+    return tuple(names)
+
+
+def _unpack(deb: Path, into: CachedPackage) -> CachedPackage:
     """``dpkg-deb -x`` into a scratch folder renamed into place: a half-unpacked tree is never
     taken for a cached one (the marker is written last)."""
     target = into.root
@@ -535,12 +554,21 @@ def _unpack(deb: Path, into: CachedPackage) -> None:
             f"dpkg-deb could not unpack {deb}",
             f"delete {deb} and fetch again",
         )
+        depends = parse_depends(
+            _run(
+                ["dpkg-deb", "-f", str(deb), "Depends"],
+                LOCAL_TIMEOUT,
+                f"dpkg-deb could not read {deb}",
+                f"delete {deb} and fetch again",
+            )
+        )
         info = {
             "package": into.package,
             "version": into.version,
             "suite": into.suite,
             "arch": into.arch,
             "deb": deb.name,
+            "depends": list(depends),
             "unpacked": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
         (scratch / MARKER).write_text(json.dumps(info, indent=1) + "\n")
@@ -548,6 +576,7 @@ def _unpack(deb: Path, into: CachedPackage) -> None:
     except BaseException:
         shutil.rmtree(scratch, ignore_errors=True)
         raise
+    return _from_marker(info, into.suite, into.arch, target)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -574,6 +603,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path in got.find(name):
             print(path)
     print(f"{got.package} {got.version} ({got.suite}, {got.arch})", file=sys.stderr)
+    if got.depends:  # a metapackage's files are in what it depends on
+        print(f"depends on: {', '.join(got.depends)}", file=sys.stderr)
     return 0
 
 

@@ -196,3 +196,13 @@ def test_a_cached_package_needs_no_network(tmp_path: Path, monkeypatch: pytest.M
 def test_a_bad_package_name_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError):
         fetch_package("../etc", "trixie", root=tmp_path)
+
+
+def test_depends_names_first_alternatives() -> None:
+    field = "linux-image-6.12.38+deb13-amd64 (= 6.12.38-1), kmod | busybox, libc6:any [amd64]"
+    assert package_cache.parse_depends(field) == (
+        "linux-image-6.12.38+deb13-amd64",
+        "kmod",
+        "libc6",
+    )
+    assert package_cache.parse_depends("") == ()
