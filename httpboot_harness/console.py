@@ -24,6 +24,7 @@ from typing import IO
 import pyte
 
 from .errors import HarnessTimeout, MachineError
+from .terminal import TerminalDecoder
 from .waiting import Deadline
 
 # The terminal mode OVMF's setup pages use over serial: 80 columns (the width of their boxes)
@@ -186,6 +187,7 @@ class Console:
         )  # fmt: skip
         self._await_relay()
         self.screen = FirmwareScreen()
+        self._decoder = TerminalDecoder()
         self._alive = alive
         self._sink = sink
         """Receives every decoded chunk as it arrives (``httpboot-harness run`` shows it live)."""
@@ -266,7 +268,7 @@ class Console:
         if self.first_output is None:
             self.first_output = arrived
         self.last_output = arrived
-        text = data.decode("cp437")  # OVMF's PC-ANSI terminal draws boxes in code page 437
+        text = self._decoder.decode(data)  # code page 437 or UTF-8, whichever the firmware uses
         self._decoded.append(text)
         self._raw_length += len(text)
         self._arrivals.append((self._raw_length, arrived))

@@ -12,6 +12,7 @@ the screen is the harness's own trouble (``HarnessTimeout``), never the firmware
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 
 from .console import KEY_BACKSPACE, KEY_DOWN, KEY_ENTER, KEY_ESC, KEY_UP, LINES, Console
@@ -32,6 +33,7 @@ PROTOCOL_FIELD, DESCRIPTION_FIELD, URI_FIELD = "Internet Protocol", "Input the d
 SETTLE_HINT = 0.12
 """A pause in the drawing after which the screen is worth reading again; never proof of an end."""
 CONFIRMING_READS = 2
+ESCAPE_INTERVAL = 1.0
 
 
 class MenuEntryMissing(Exception):
@@ -75,13 +77,20 @@ class OvmfMenu:
 
     # -- pages ---------------------------------------------------------------------------------
     def enter_front_page(self, deadline: Deadline) -> None:
-        """Press ESC whenever the firmware pauses until its Front Page is on the screen."""
+        """Press ESC, once the firmware has started to talk and then at most once a second,
+        until its Front Page is on the screen. Each queued ESC would make the Front Page draw
+        itself again, undoing the moves that follow, so none is sent blindly."""
+        last_escape = 0.0
         while not self._on_front_page():
             self.console.check_alive()
             if deadline.expired():
                 raise HarnessTimeout("the firmware's Front Page did not appear after ESC")
-            if not self.console.pump(min(0.2, deadline.remaining())):
+            quiet = not self.console.pump(min(0.2, deadline.remaining()))
+            now = time.monotonic()
+            talking = self.console.first_output is not None
+            if quiet and talking and now - last_escape >= ESCAPE_INTERVAL:
                 self.console.send(KEY_ESC)
+                last_escape = now
         self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
         self.console.snapshot("the Front Page")
 

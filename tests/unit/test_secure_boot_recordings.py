@@ -1,0 +1,32 @@
+"""What Secure Boot OVMF (Debian 12 and 13, Microsoft keys enrolled) does with the unsigned
+proof image: recorded real runs, judged as the harness judges them today."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from httpboot_harness.evidence import judge
+from tests.unit.test_evidence import load
+
+
+@pytest.mark.parametrize("name", ["secureboot-unsigned", "secureboot-unsigned-trixie"])
+def test_from_the_boot_manager_the_refusal_is_only_press_any_key(recorded: Path, name: str) -> None:
+    # Chosen in the Boot Manager, a refused image prints no reason: the Boot Manager says
+    # "Press any key to continue..." right after the download and draws itself again.
+    console = (recorded / name / "console.txt").read_text()
+    after = console[console.index("Downloading...100%") :]
+    assert after.startswith("Downloading...100%Press any key to continue...")
+    assert "Access Denied" not in console
+    assert "Boot Manager Menu" in after
+    judgement = judge(load(recorded, name))
+    assert (judgement.verdict, judgement.phase) == ("failed", "image")
+    assert "GET" in judgement.proven["download"]
+
+
+def test_from_boot_next_the_refusal_is_access_denied(recorded: Path) -> None:
+    judgement = judge(load(recorded, "secureboot-unsigned-bootnext"))
+    assert (judgement.verdict, judgement.phase) == ("refused", "image")
+    assert 'failed to load Boot0099 "netboot bootx64.efi"' in judgement.summary
+    assert "Access Denied" in judgement.summary
