@@ -102,7 +102,7 @@ def meets_expectation(case: Case, judgement: Judgement) -> bool:
         return False
     if expected.phase is not None and judgement.phase != expected.phase.value:
         return False
-    return expected.cause is None or expected.cause in (judgement.cause or "")
+    return expected.cause_matches(judgement.cause)
 
 
 @dataclass
