@@ -24,7 +24,7 @@ from typing import Any
 
 from httpboot_harness.cases import DEFAULT_MATRIX, Case, case_by_id
 from httpboot_harness.cli import run_cases
-from httpboot_harness.config import PROFILES, Settings
+from httpboot_harness.config import OPTIONS, Settings
 from httpboot_harness.network import Addressing
 from httpboot_harness.runner import CaseResult, run_case
 from httpboot_harness.tls import TlsMaterial, make_tls_material
@@ -204,7 +204,7 @@ def plot(document: dict[str, Any], path: Path) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--profiles", default=",".join(PROFILES))
+    parser.add_argument("--profiles", default=",".join(OPTIONS["profile"].choices))
     parser.add_argument("--output", type=Path, default=Path("bench-results/bench.json"))
     args = parser.parse_args()
     base = Settings.merge(env=os.environ)
