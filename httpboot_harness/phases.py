@@ -217,8 +217,7 @@ def _explain_boot_entry(ev: Evidence) -> str:
 
 def _explain_dhcp(ev: Evidence) -> str:
     family_dhcp = "DHCPv4" if ev.case.family == "ipv4" else "DHCPv6"
-    kinds = {kind for kind, _ in ev.servers.dhcp6.replies}
-    if ev.case.family == "ipv6" and ev.servers.dhcp6.offers and kinds == {"Advertise"}:
+    if ev.case.family == "ipv6" and ev.servers.dhcp6.offers and _offer_never_requested(ev):
         return "dhcpd6 advertised the boot URL, and the client never requested it"
     answers = ev.net(f"{family_dhcp} OFFER") + ev.net(f"{family_dhcp} ADVERTISE")
     if ev.network is not None and not ev.net(family_dhcp):
@@ -228,6 +227,17 @@ def _explain_dhcp(ev: Evidence) -> str:
     if answers and not any("HTTPClient" in e.detail for e in answers):
         return f"{family_dhcp} answer without the HTTPClient class, so the firmware ignored it"
     return "no HTTPClient offer/reply for this family in the DHCP server's log"
+
+
+def _offer_never_requested(ev: Evidence) -> bool:
+    """dhcpd6 advertised the boot URL and the boot client never asked for it. The firmware's own
+    IPv6 stack may still request an address (a Reply in dhcpd6's log), so with a capture only a
+    Request in the boot client's class counts, as in the proof."""
+    offer = ev.case.source.offer
+    if ev.network is None or offer is None:
+        return {kind for kind, _ in ev.servers.dhcp6.replies} == {"Advertise"}
+    advertised = any("boot URL" in e.detail for e in ev.net("DHCPv6 ADVERTISE"))
+    return advertised and not any(offer in e.detail for e in ev.net("DHCPv6 REQUEST"))
 
 
 def _explain_dns(ev: Evidence) -> str:
