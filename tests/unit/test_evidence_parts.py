@@ -118,6 +118,17 @@ def test_server_logs_of_an_empty_folder_are_empty(tmp_path: Path) -> None:
     assert logs.dhcp6.offers == ()
 
 
+def test_logs_with_bytes_that_are_not_utf8_are_read(recorded: Path, tmp_path: Path) -> None:
+    """A daemon may log raw bytes (a client's vendor class, a host name): they are replaced."""
+    for relative in ("dnsmasq/dnsmasq.log", "dhcpd6/dhcpd6.log"):
+        source = recorded / "ipv6-https" / relative
+        (tmp_path / relative).parent.mkdir(parents=True)
+        (tmp_path / relative).write_bytes(b"garbage \xff\xfe\n" + source.read_bytes())
+    logs = ServerLogs.from_case_dir(tmp_path)
+    assert logs.dhcp6.replies
+    assert logs.dns_queries
+
+
 def test_requests_on_keeps_the_port_and_the_family(recorded: Path) -> None:
     ev = load(recorded, "ipv6-https")
     assert len(ev.requests_on(443)) == 2

@@ -120,6 +120,12 @@ def test_an_answer_without_the_httpclient_class_is_explained(recorded: Path) -> 
     )
 
 
+def test_an_answer_with_the_httpclient_class_is_not_blamed_on_the_class(recorded: Path) -> None:
+    ev = dhcp4(load(recorded, "ipv4-http-capture"), vendor_class_sent=False)
+    assert any("HTTPClient" in e.detail for e in ev.net("DHCPv4 OFFER"))
+    assert cause_of(ev) == "no HTTPClient offer/reply for this family in the DHCP server's log"
+
+
 def test_the_recorded_no_httpclient_fault_is_explained(recorded: Path) -> None:
     ev = recorded_or_skip(recorded, "ipv4-http-no-httpclient-capture")
     assert "without the HTTPClient class" in cause_of(ev)
@@ -223,7 +229,7 @@ def test_tls_without_a_capture_or_server_words_is_explained(recorded: Path) -> N
 
 
 # -- download ----------------------------------------------------------------------------------
-@pytest.mark.parametrize("status", [404, 500, 403])
+@pytest.mark.parametrize("status", [400, 403, 404, 500, 599])
 def test_an_error_status_in_the_access_log_is_explained(recorded: Path, status: int) -> None:
     ev = access(load(recorded, "ipv4-http"), lambda r: dataclasses.replace(r, status=status))
     judgement = judge(ev)

@@ -119,6 +119,8 @@ def test_no_firmware_output_stops_at_firmware(recorded: Path, name: str) -> None
     judgement = judge(ev)
     assert (judgement.verdict, judgement.phase) == ("failed", "firmware")
     assert judgement.proven == {}
+    proof = judge(load(recorded, name)).proven["firmware"]
+    assert proof == "the firmware drew its screens on the serial line"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -274,6 +276,10 @@ def test_dhcpv6_address_only_source_refuses_a_boot_offer(recorded: Path, name: s
     assert judge(ev).proven["dhcp"].endswith("an address and no boot URL")
     offers = (("HTTPClient", ev.boot_url),)
     assert stop(dhcp6(ev, offers=offers)) == ("failed", "dhcp")
+    replies = (("Reply", "2001:db8::1"), ("Reply", "2001:db8::2"), ("Reply", "2001:db8::3"))
+    assert judge(dhcp6(ev, replies=replies)).proven["dhcp"] == (
+        "dhcpd6: Reply NA 2001:db8::3: an address and no boot URL"
+    )
 
 
 # -- DNS ---------------------------------------------------------------------------------------
@@ -490,6 +496,15 @@ def test_pxe_download_of_another_file_stops_at_download(recorded: Path, name: st
         for t in ev.servers.tftp
     ]
     assert stop(servers(ev, tftp=prefixed)) == ("failed", "download")
+
+
+@pytest.mark.parametrize("name", PXE)
+def test_pxe_download_matches_an_image_path_given_with_a_leading_slash(
+    recorded: Path, name: str
+) -> None:
+    ev = load(recorded, name)
+    assert not ev.image_path.startswith("/")
+    assert stop(dataclasses.replace(ev, image_path="/" + ev.image_path)) == ("booted", None)
 
 
 @pytest.mark.parametrize("name", PXE)
