@@ -111,10 +111,36 @@ def test_a_client_that_sent_no_dhcp_message_is_explained(
     assert cause_of(silent) == f"the client sent no {family} message"
 
 
+def test_a_client_that_sent_no_dhcpv6_message_at_all_is_explained(recorded: Path) -> None:
+    """Recorded: a preset IPv6 boot that started during duplicate address detection."""
+    ev = load(recorded, "ipv6-http-preset-capture")
+    assert "Error: Unexpected network error." in ev.console.firmware_errors
+    assert stop(ev) == ("refused", "dhcp")
+    assert cause_of(ev) == "the client sent no DHCPv6 message"
+
+
+def test_only_the_ip6_stacks_own_dhcpv6_exchange_is_explained(recorded: Path) -> None:
+    """Recorded: the boot failed at once, while the IPv6 stack got its address by DHCPv6."""
+    ev = load(recorded, "ipv6-http-preset-stack-dhcp-capture")
+    assert [kind for kind, _ in ev.servers.dhcp6.replies] == ["Advertise", "Reply"]
+    assert stop(ev) == ("refused", "dhcp")
+    assert cause_of(ev) == (
+        "the boot client sent no DHCPv6 message in the HTTPClient class "
+        "(only the firmware's own network stack asked for an address)"
+    )
+
+
+def test_an_address_only_answer_is_not_blamed_on_the_class(recorded: Path) -> None:
+    """A typed or preset URL: the DHCPv6 answers carry no vendor class by design."""
+    ev = dhcp6(load(recorded, "ipv6-http-uri-capture"), replies=())
+    assert stop(ev) == ("failed", "dhcp")
+    assert cause_of(ev) == "no HTTPClient offer/reply for this family in the DHCP server's log"
+
+
 def test_an_answer_without_the_httpclient_class_is_explained(recorded: Path) -> None:
     ev = load(recorded, "ipv4-http-capture")
-    plain = network(ev, lambda e: dataclasses.replace(e, detail=e.detail.replace("HTTPClient", "")))
-    plain = dhcp4(plain, vendor_class_sent=False)
+    no_class = events("DHCPv4 OFFER", lambda d: d.replace("HTTPClient", "none"))
+    plain = dhcp4(network(network(ev, no_class), events("DHCPv4 ACK", None)), messages=())
     assert cause_of(plain) == (
         "DHCPv4 answer without the HTTPClient class, so the firmware ignored it"
     )

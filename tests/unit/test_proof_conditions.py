@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from httpboot_harness.cases import Pxe, TypedUri, case_by_id
+from httpboot_harness.cases import Dhcp, Preset, Pxe, TypedUri, case_by_id
 from httpboot_harness.evidence import Evidence, judge
 from httpboot_harness.phases import family_of
 
@@ -80,6 +80,10 @@ PLAIN_HTTP = booted(lambda ev: is_http(ev) and ev.case.scheme == "http")
 HTTPS = booted(lambda ev: ev.case.scheme == "https")
 
 
+def dhcp6_form(ev: Evidence) -> str | None:
+    return ev.case.source.dhcp6_vendor if isinstance(ev.case.source, Dhcp | Pxe) else None
+
+
 def name_is_literal(ev: Evidence, version: int) -> bool:
     return is_http(ev) and not names_host(ev) and ev.case.family == f"ipv{version}"
 
@@ -96,6 +100,9 @@ KINDS: dict[str, list[str]] = {
     "ip-literal url over ipv6": booted(lambda ev: name_is_literal(ev, 6)),
     "typed uri over ipv4": booted(lambda ev: not offers_url(ev) and v4(ev)),
     "typed uri over ipv6": booted(lambda ev: not offers_url(ev) and v6(ev)),
+    "preset uri": booted(lambda ev: isinstance(ev.case.source, Preset)),
+    "dhcp6 classes form": booted(lambda ev: dhcp6_form(ev) == "classes" and is_http(ev)),
+    "dhcp6 arch form": booted(lambda ev: dhcp6_form(ev) == "arch"),
     "named host, captured": NAMED_CAPTURED,
     "named host, no capture": NAMED_UNCAPTURED,
     "isc dhcpd": booted(lambda ev: any(x.xid.startswith("isc-") for x in ev.servers.dhcp4)),
@@ -249,16 +256,16 @@ def test_dhcpv6_offer_of_another_url_stops_at_dhcp(recorded: Path, name: str) ->
     )
 
 
-@pytest.mark.parametrize("name", booted(lambda ev: v6(ev) and offers_url(ev) and captured(ev)))
+@pytest.mark.parametrize("name", booted(lambda ev: v6(ev) and captured(ev)))
 def test_dhcpv6_request_outside_the_boot_clients_class_stops_at_dhcp(
     recorded: Path, name: str
 ) -> None:
     """The firmware's own IPv6 stack also requests an address; only a Request in the boot
-    client's class shows the boot offer was taken."""
+    client's class (PXEClient, else HTTPClient, also when the URL is typed or preset) shows the
+    boot asked, and took the offer."""
     ev = load(recorded, name)
-    offer = ev.case.source.offer
-    assert offer is not None
-    assert any(offer in e.detail for e in ev.net("DHCPv6 REQUEST"))
+    client_class = ev.case.source.offer or "HTTPClient"
+    assert any(client_class in e.detail for e in ev.net("DHCPv6 REQUEST"))
     no_class = events("DHCPv6 REQUEST", lambda _d: "vendor class none")
     assert stop(network(ev, no_class)) == ("failed", "dhcp")
     assert stop(network(ev, events("DHCPv6 REQUEST", None))) == ("failed", "dhcp")
@@ -570,7 +577,7 @@ def test_plain_http_never_asks_for_tls(recorded: Path, name: str) -> None:
 
 
 @pytest.mark.parametrize("name", ADDRESS_ONLY)
-def test_the_typed_uri_entry_note_is_the_boot_entry_proof(recorded: Path, name: str) -> None:
+def test_the_uri_sources_entry_note_is_the_boot_entry_proof(recorded: Path, name: str) -> None:
     ev = load(recorded, name)
-    assert isinstance(ev.case.source, TypedUri)
+    assert isinstance(ev.case.source, TypedUri | Preset)
     assert judge(ev).proven["boot-entry"] == ev.case.source.entry_note(ev.case)
