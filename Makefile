@@ -5,8 +5,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_RUNS ?= 3
+MUTATE_JOBS ?= $(shell nproc)
 
-.PHONY: setup system-packages test unit e2e demo bench lint clean
+.PHONY: setup system-packages test unit e2e demo bench lint mutate clean
 
 setup: system-packages $(STAMP)
 
@@ -39,5 +40,13 @@ lint: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Mutation testing of the judge: mutmut mutates httpboot_harness/phases.py and evidence.py (see
+# [tool.mutmut] in pyproject.toml) in a copy under mutants/ and runs tests/unit against each
+# mutant; the survivors are listed at the end (`.venv/bin/mutmut show NAME` shows one).
+mutate: setup
+	rm -rf mutants
+	$(BIN)/mutmut run --max-children $(MUTATE_JOBS)
+	$(BIN)/mutmut results
+
 clean:
-	rm -rf httpboot-artifacts bench-results .pytest_cache .mypy_cache .ruff_cache
+	rm -rf httpboot-artifacts bench-results mutants .pytest_cache .mypy_cache .ruff_cache

@@ -188,7 +188,7 @@ class Dhcp(UrlSource):
         if self.dhcp6_vendor == "string":
             # The older plain-string form: dhcpd6 advertises, this firmware does not read the
             # class in it and never requests the offer.
-            return Expectation("refused", Phase.DHCP, "without the HTTPClient class")
+            return Expectation("refused", Phase.DHCP, "never requested")
         return None
 
 

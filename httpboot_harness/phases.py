@@ -106,19 +106,28 @@ def _prove_dhcp4(ev: Evidence) -> str | None:
     return None
 
 
+def _boot_client_class(ev: Evidence) -> str:
+    """The vendor class the boot client sends: its offer's (PXE: PXEClient), else HTTPClient."""
+    return ev.case.source.offer or "HTTPClient"
+
+
 def _prove_dhcp6(ev: Evidence) -> str | None:
     offer = ev.case.source.offer
     replies = [addr for kind, addr in ev.servers.dhcp6.replies if kind == "Reply"]
     if not replies:
         return None
+    client_class = _boot_client_class(ev)
+    if ev.network is not None and not any(
+        client_class in e.detail for e in ev.net("DHCPv6 REQUEST")
+    ):
+        # The firmware's IPv6 stack also asks for an address on its own (router adverts say
+        # "managed"); only a Request in the boot client's class shows the boot asked (and, with
+        # an offer, took it), even when the URL came from elsewhere (Boot URI, BootNext).
+        return None
     if offer is None:
         if ev.servers.dhcp6.offers:
             return None
         return f"dhcpd6: Reply NA {replies[-1]}: an address and no boot URL"
-    if ev.network is not None and not any(offer in e.detail for e in ev.net("DHCPv6 REQUEST")):
-        # The firmware's IPv6 stack also asks for an address on its own (router adverts say
-        # "managed"); only a Request in the boot client's class shows it took the boot offer.
-        return None
     if (offer, ev.offered_url) in ev.servers.dhcp6.offers:
         return f"dhcpd6: Reply NA {replies[-1]} with {offer} offer {ev.offered_url}"
     return None
@@ -217,14 +226,37 @@ def _explain_boot_entry(ev: Evidence) -> str:
 
 def _explain_dhcp(ev: Evidence) -> str:
     family_dhcp = "DHCPv4" if ev.case.family == "ipv4" else "DHCPv6"
+    if ev.case.family == "ipv6" and ev.servers.dhcp6.offers and _offer_never_requested(ev):
+        return "dhcpd6 advertised the boot URL, and the client never requested it"
     answers = ev.net(f"{family_dhcp} OFFER") + ev.net(f"{family_dhcp} ADVERTISE")
+    client_class = _boot_client_class(ev)
     if ev.network is not None and not ev.net(family_dhcp):
         return f"the client sent no {family_dhcp} message"
+    if ev.network is not None and not any(client_class in e.detail for e in ev.net(family_dhcp)):
+        return (
+            f"the boot client sent no {family_dhcp} message in the {client_class} class "
+            "(only the firmware's own network stack asked for an address)"
+        )
     if ev.network is not None and not answers:
         return f"no {family_dhcp} answer: the client asked, no server offered"
-    if answers and not any("HTTPClient" in e.detail for e in answers):
+    if (
+        ev.case.source.offer is not None
+        and answers
+        and not any("HTTPClient" in e.detail for e in answers)
+    ):
         return f"{family_dhcp} answer without the HTTPClient class, so the firmware ignored it"
     return "no HTTPClient offer/reply for this family in the DHCP server's log"
+
+
+def _offer_never_requested(ev: Evidence) -> bool:
+    """dhcpd6 advertised the boot URL and the boot client never asked for it. The firmware's own
+    IPv6 stack may still request an address (a Reply in dhcpd6's log), so with a capture only a
+    Request in the boot client's class counts, as in the proof."""
+    offer = ev.case.source.offer
+    if ev.network is None or offer is None:
+        return {kind for kind, _ in ev.servers.dhcp6.replies} == {"Advertise"}
+    advertised = any("boot URL" in e.detail for e in ev.net("DHCPv6 ADVERTISE"))
+    return advertised and not any(offer in e.detail for e in ev.net("DHCPv6 REQUEST"))
 
 
 def _explain_dns(ev: Evidence) -> str:

@@ -3,39 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
 
-from httpboot_harness.cases import DEFAULT_MATRIX, Case, case_by_id
-from httpboot_harness.evidence import Evidence, ServerLogs, judge, parse_console
+from httpboot_harness.cases import DEFAULT_MATRIX
+from httpboot_harness.evidence import judge, parse_console
 from httpboot_harness.payload import PROOF_PREFIX
 from httpboot_harness.services.dhcpd6 import parse_dhcpd6
 from httpboot_harness.services.dnsmasq import parse_dnsmasq_dhcp
 from httpboot_harness.services.lighttpd import parse_access_log
 
-IMAGE_SIZE = 167936  # the proof image of the recorded runs
-
-
-def load(recorded: Path, name: str, case: Case | None = None) -> Evidence:
-    folder = recorded / name
-    expected = json.loads((folder / "expected.json").read_text())
-    case = case or case_by_id(expected["id"])
-    proof = f"{PROOF_PREFIX} {expected['id']} {expected['nonce']}"
-    events = [json.loads(line) for line in (folder / "qmp-events.jsonl").read_text().splitlines()]
-    shutdown = next((e["data"] for e in events if e["event"] == "SHUTDOWN"), None)
-    return Evidence(
-        case=case,
-        image_path=expected.get("image_path", f"/{expected['id']}/bootx64.efi"),
-        image_size=expected.get("image_size", IMAGE_SIZE),
-        boot_url=expected["boot_url"],
-        proof_line=proof,
-        reached_boot_entry=True,
-        console=parse_console((folder / "console.txt").read_text(), proof),
-        servers=ServerLogs.from_case_dir(folder),
-        shutdown_event=shutdown,
-    )
+from .recorded_runs import IMAGE_SIZE, load
 
 
 @pytest.mark.parametrize("name", ["ipv4-http", "ipv6-https"])

@@ -89,7 +89,7 @@ class FakeQemu:
         for request in _messages(conn):
             self.received.append(request)
             command = request.get("execute")
-            answer = self.answers.get(command, {"return": {}})
+            answer = self.answers.get(str(command), {"return": {}})
             if answer == "hang up":
                 return
             if answer == "silence":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from httpboot_harness.evidence import judge
-from tests.unit.test_evidence import load
+from .recorded_runs import load
 
 
 @pytest.mark.parametrize("name", ["secureboot-unsigned", "secureboot-unsigned-trixie"])
@@ -23,6 +23,7 @@ def test_from_the_boot_manager_the_refusal_is_only_press_any_key(recorded: Path,
     judgement = judge(load(recorded, name))
     assert (judgement.verdict, judgement.phase) == ("failed", "image")
     assert "GET" in judgement.proven["download"]
+    assert "went back to its menu" in (judgement.cause or "")
 
 
 def test_from_boot_next_the_refusal_is_access_denied(recorded: Path) -> None:

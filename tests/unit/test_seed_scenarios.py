@@ -14,7 +14,7 @@ from httpboot_harness.ovmf_menu import edit_box_text, field_value
 from httpboot_harness.services.dhcpd4 import parse_isc_dhcpd4
 from httpboot_harness.services.dnsmasq import parse_tftp_log
 
-from .test_evidence import load
+from .recorded_runs import load
 
 
 def test_seed_scenarios_have_stable_unique_ids() -> None:
