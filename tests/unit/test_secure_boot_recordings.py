@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from httpboot_harness.evidence import judge
+
 from .recorded_runs import load
 
 
