@@ -33,7 +33,7 @@ from .errors import HarnessError, UsageError
 from .network import Addressing
 from .progress import LiveProgress
 from .report import format_table, write_report
-from .runner import CaseResult, run_case
+from .runner import CaseResult, harness_error_result, run_case
 from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
 
@@ -142,7 +142,10 @@ def run_cases(
     """Run the cases, ``jobs`` at a time, each in its own namespace, with live progress."""
     tls: TlsMaterial | None = None
     if any(case.scheme == "https" for case in cases):
-        tls = make_tls_material(artifacts / "tls", Addressing())
+        try:
+            tls = make_tls_material(artifacts / "tls", Addressing())
+        except HarnessError as exc:  # every case would need it: none can be judged
+            return [harness_error_result(case, exc, artifacts) for case in cases]
     live = LiveProgress([case.id for case in cases])
 
     def one(case: Case) -> CaseResult:
@@ -252,6 +255,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return usage_exit
     except HarnessError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)
+        return EXIT_CANNOT_JUDGE
+    except Exception as exc:  # never a traceback and exit 1, which a bisect reads as "bad"
+        logging.getLogger(__name__).info("unexpected error", exc_info=True)
+        print(
+            f"httpboot-harness: the harness failed ({type(exc).__name__}: {exc}); "
+            "nothing was judged (run with -v for the traceback)",
+            file=sys.stderr,
+        )
         return EXIT_CANNOT_JUDGE
     except KeyboardInterrupt:
         print("httpboot-harness: interrupted; everything it started was stopped", file=sys.stderr)

@@ -146,6 +146,16 @@ def run_case(
     return result
 
 
+def harness_error_result(case: Case, exc: BaseException, artifacts: Path) -> CaseResult:
+    """The result of a case the harness could not even start (verdict ``error``)."""
+    kind = "prerequisite" if isinstance(exc, PrerequisiteError) else "infrastructure"
+    message = f"{kind} problem: {exc}"
+    judgement = Judgement("error", None, f"the harness could not judge the firmware: {exc}")
+    return CaseResult(
+        case, judgement, "unknown", artifacts.absolute() / case.id, error=message, error_kind=kind
+    )
+
+
 class _CaseRun:
     """One run: the rig, the console and what was observed, until the verdict."""
 
@@ -169,16 +179,14 @@ class _CaseRun:
         self.seen = Observations()
 
     def error_result(self, exc: HarnessError, cause: BaseException | None = None) -> CaseResult:
-        kind = "prerequisite" if isinstance(exc, PrerequisiteError) else "infrastructure"
-        message = f"{kind} problem: {exc}"
-        log.error("%s: %s", self.case.id, message)
-        self.files.write_harness_error(message, cause or exc)
-        judgement = Judgement("error", None, f"the harness could not judge the firmware: {exc}")
-        return CaseResult(
-            self.case, judgement, self.rig.accel, self.files.folder, self.rig.timings,
-            error=message, error_kind=kind, console_tail=self._console_tail(),
-            log_tails=self.rig.log_tails(),
-        )  # fmt: skip
+        result = harness_error_result(self.case, exc, self.files.folder.parent)
+        log.error("%s: %s", self.case.id, result.error)
+        self.files.write_harness_error(result.error or "", cause or exc)
+        result.accel = self.rig.accel
+        result.timings = self.rig.timings
+        result.console_tail = self._console_tail()
+        result.log_tails = self.rig.log_tails()
+        return result
 
     def execute(self) -> CaseResult:
         deadline = Deadline(self.settings.timeout)
