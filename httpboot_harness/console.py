@@ -23,7 +23,7 @@ from typing import IO
 
 import pyte
 
-from .errors import HarnessTimeout, MachineError
+from .errors import HarnessTimeout, InfrastructureError, MachineError
 from .terminal import TerminalDecoder
 from .waiting import Deadline
 
@@ -37,11 +37,16 @@ FORM_VALUE_COLUMN = 55
 HELP_MARKS = ("=Select Entry", "=Move Highlight", "Esc=Exit", "=Discard Changes")
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
 KEY_BACKSPACE = b"\x08"
+RELAY_EXIT_GRACE = 2.0
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>78cDEHM])")
 
 
 class MachineGone(Exception):
-    """QEMU ended, or the serial line closed, while the console was being read or written."""
+    """QEMU ended while the console was being read or written (who ended it decides)."""
+
+
+class SerialLineLost(InfrastructureError):
+    """The serial line broke while QEMU ran: the harness lost its view, the firmware did not."""
 
 
 def plain_text(raw: str) -> str:
@@ -315,18 +320,31 @@ class Console:
 
     # -- writing ---------------------------------------------------------------------------
     def send(self, keys: bytes) -> None:
-        if self._relay.stdin is None or self._relay.poll() is not None:
-            raise MachineGone("the serial line is closed")
+        self.check_alive()
+        assert self._relay.stdin is not None
         try:
             self._relay.stdin.write(keys)
             self._relay.stdin.flush()
         except (BrokenPipeError, ValueError) as exc:
-            raise MachineGone(f"the serial line is closed: {exc}") from exc
+            self.check_alive()
+            raise SerialLineLost(f"the serial line is closed: {exc}") from exc
 
     def check_alive(self) -> None:
+        """MachineGone when QEMU ended; SerialLineLost when the line broke while QEMU runs."""
         death = self._alive()
         if death is not None:
             raise MachineGone(death)
+        code = self._relay.poll()
+        if code is None:
+            return
+        # QEMU closes the line as it exits: give its exit a moment to show before blaming the line.
+        settle = Deadline(RELAY_EXIT_GRACE)
+        while not settle.expired():
+            death = self._alive()
+            if death is not None:
+                raise MachineGone(death)
+            time.sleep(0.05)
+        raise SerialLineLost(f"the serial relay ended (status {code}) while QEMU was running")
 
     def wait_for(self, predicate: Callable[[], bool], deadline: Deadline, what: str) -> None:
         """Read until ``predicate`` holds; the deadline running out is the harness's timeout."""

@@ -258,6 +258,7 @@ class _CaseRun:
                 # What the guest printed last may still be in the socket: read it all.
                 console.settle(deadline.sooner(2.0))
                 return
+            console.check_alive()  # a lost serial line is the harness's, not the firmware's
             plain = console.plain
             if (phase := _latest_phase(plain, proof_line)) and phase != label:
                 label = phase
