@@ -284,7 +284,7 @@ def _explain_tls(ev: Evidence) -> str:
         return words
     if ev.network is not None and not ev.net("TCP SYN"):
         return "the firmware did not even connect: no CA certificates enrolled, or TLS off"
-    if ev.net("TLS ServerHello") and not ev.requests_on(HTTPS_PORT):
+    if ev.net("TLS ServerHello"):  # (with a request logged, TLS would be proven)
         return (
             "the firmware gave up during the TLS handshake after the server's hello and "
             "certificate, without an alert: it did not accept the server"

@@ -241,6 +241,18 @@ def test_a_handshake_without_alert_or_server_words_is_explained(recorded: Path) 
     assert cause_of(ev) == "no TLS handshake completed"
 
 
+def test_a_handshake_the_client_abandoned_after_the_servers_hello_is_explained(
+    recorded: Path,
+) -> None:
+    """Debian 13's OVMF without the CA: ClientHello, ServerHello, then nothing, no alert."""
+    ev = https_without_requests(recorded)
+    hello = NetEvent(9.0, "tls", "TLS ServerHello", "from the server")
+    assert cause_of(add_events(ev, hello)) == (
+        "the firmware gave up during the TLS handshake after the server's hello and "
+        "certificate, without an alert: it did not accept the server"
+    )
+
+
 def test_untrusted_https_did_not_even_connect(recorded: Path) -> None:
     ev = load(recorded, "ipv4-https-untrusted-capture")
     assert not ev.net("TCP SYN")

