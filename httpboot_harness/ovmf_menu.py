@@ -36,6 +36,17 @@ CONFIRMING_READS = 2
 ESCAPE_INTERVAL = 1.0
 
 
+KEY_PATIENCE = 1.5
+"""Quiet seconds after which a move that shows no effect is tried again."""
+
+
+def _toward(targets: list[int], candidates: list[int]) -> bytes:
+    """The arrow that brings any of the possibly highlighted rows closer to the entry."""
+    if candidates and all(row > min(targets) for row in candidates):
+        return KEY_UP
+    return KEY_DOWN
+
+
 class MenuEntryMissing(Exception):
     """The firmware's page, drawn twice the same way, does not offer the entry."""
 
@@ -157,11 +168,10 @@ class OvmfMenu:
                     continue  # still drawing
                 if not targets:
                     pages = self._confirm_absent(label, pages, redraw, deadline)
-                elif highlighted == moved_from:
-                    continue  # the move is not drawn yet: wait for it
-                else:
-                    # No single highlight to read: move it, the firmware redraws those rows.
-                    self.console.send(KEY_UP if highlighted and highlighted[0] > 0 else KEY_DOWN)
+                elif self._quiet_for() >= KEY_PATIENCE:
+                    # A redraw that stopped half-way, or a key the firmware lost (a starved
+                    # guest may read an arrow's ESC alone): move toward the entry again.
+                    self.console.send(_toward(targets, highlighted or moved_from or []))
                     moved_from = highlighted
                 continue
             current = highlighted[0]
@@ -172,6 +182,10 @@ class OvmfMenu:
                 return
             moved_from = highlighted
             self.console.send(KEY_DOWN if current < target else KEY_UP)
+
+    def _quiet_for(self) -> float:
+        last = self.console.last_output
+        return 0.0 if last is None else time.monotonic() - last
 
     def _confirm_absent(
         self,

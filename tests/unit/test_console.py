@@ -33,3 +33,13 @@ def test_boot_manager_lists_network_entries_with_the_chosen_one_highlighted(
 def test_plain_text_drops_escapes_and_splits_carriage_returns() -> None:
     raw = "\x1b[0m\x1b[37m\x1b[40m  Downloading...99%\r  Downloading...100%\x1b[2J\r\nOK"
     assert plain_text(raw).splitlines() == ["  Downloading...99%", "  Downloading...100%", "OK"]
+
+
+def test_a_move_tried_again_goes_toward_the_entry_from_every_possible_highlight() -> None:
+    from httpboot_harness.console import KEY_DOWN, KEY_UP
+    from httpboot_harness.ovmf_menu import _toward
+
+    assert _toward([12], [8, 11]) == KEY_DOWN  # from either row, down is closer
+    assert _toward([8], [11, 12]) == KEY_UP
+    assert _toward([12], []) == KEY_DOWN  # nothing highlighted: any move draws one
+    assert _toward([9], [8, 11]) == KEY_DOWN  # between them: one way, then read again
