@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import os
 import queue
 import re
 import select
@@ -38,6 +39,7 @@ HELP_MARKS = ("=Select Entry", "=Move Highlight", "Esc=Exit", "=Discard Changes"
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
 KEY_BACKSPACE = b"\x08"
 RELAY_EXIT_GRACE = 2.0
+RELAY_NICENESS = -10
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>78cDEHM])")
 
 
@@ -52,6 +54,14 @@ class SerialLineLost(InfrastructureError):
 def plain_text(raw: str) -> str:
     """The stream without terminal escape sequences, carriage-return overwrites kept as lines."""
     return _ESCAPES.sub("", raw).replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _hurry(pid: int) -> None:
+    """Run the relay ahead of ordinary work: OVMF drops a serial byte it cannot hand over in
+    time, so on a starved machine a slow reader loses the firmware's output. Best effort: an
+    unprivileged user may not raise a priority."""
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, pid, RELAY_NICENESS)
 
 
 class _LenientScreen(pyte.Screen):
@@ -190,6 +200,7 @@ class Console:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )  # fmt: skip
+        _hurry(self._relay.pid)
         self._await_relay()
         self.screen = FirmwareScreen()
         self._decoder = TerminalDecoder()
