@@ -57,9 +57,9 @@ def plain_text(raw: str) -> str:
 
 
 def _hurry(pid: int) -> None:
-    """Run the relay ahead of ordinary work: OVMF drops a serial byte it cannot hand over in
-    time, so on a starved machine a slow reader loses the firmware's output. Best effort: an
-    unprivileged user may not raise a priority."""
+    """Run the relay ahead of ordinary work: on a starved machine the firmware's output was
+    seen to lose bytes while the reader lagged (escape sequences cut, progress lines missing).
+    Best effort: an unprivileged user may not raise a priority."""
     with contextlib.suppress(OSError):
         os.setpriority(os.PRIO_PROCESS, pid, RELAY_NICENESS)
 
