@@ -1,5 +1,5 @@
 """A second firmware build: Debian 13's OVMF (edk2 2025.02, a UTF-8 terminal) gives the same
-verdicts. Its package is unpacked into the project's cache at test time, with a private apt
+verdicts for the default matrix and the seed's scenarios. Its package is unpacked into the project's cache at test time, with a private apt
 state; nothing is installed on the host."""
 
 from __future__ import annotations
@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from httpboot_harness.cases import DEFAULT_MATRIX, Case, case_by_id
+from httpboot_harness.cases import DEFAULT_MATRIX, SEED_SCENARIOS, Case
 from httpboot_harness.config import Settings
 from httpboot_harness.package_cache import fetch_package
 from httpboot_harness.runner import run_case
 from httpboot_harness.tls import TlsMaterial
 
-CASES = (*DEFAULT_MATRIX, case_by_id("ipv4-http-uri"), case_by_id("pxe-ipv6"))
+CASES = (*DEFAULT_MATRIX, *SEED_SCENARIOS)
 
 
 @pytest.fixture(scope="module")
