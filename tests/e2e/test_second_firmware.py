@@ -1,6 +1,6 @@
 """A second firmware build: Debian 13's OVMF (edk2 2025.02, a UTF-8 terminal) gives the same
-verdicts for the default matrix and the seed's scenarios. Its package is unpacked into the project's cache at test time, with a private apt
-state; nothing is installed on the host."""
+verdicts for the default matrix and the seed's scenarios. Its package is unpacked into the
+project's cache at test time, with a private apt state; nothing is installed on the host."""
 
 from __future__ import annotations
 
