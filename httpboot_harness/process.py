@@ -13,6 +13,8 @@ it gets round to it (about 1 s later in this project's containers, measured). Un
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import logging
 import os
 import signal
@@ -120,6 +122,7 @@ class ManagedProcess:
         return self._popen.pid
 
     def start(self) -> None:
+        adopt_orphans()
         env = dict(os.environ)
         env[TAG_VARIABLE] = self.tag
         self._log = self.log_path.open("ab")
@@ -261,7 +264,7 @@ def terminate_group(popen: subprocess.Popen[bytes], grace: float, reap: float = 
         popen.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         log.error("pid %d survived SIGKILL", pgid)
-    if _poll(lambda: not group_exists(pgid), reap):
+    if _poll(lambda: not _reap_adopted(pgid) and not group_exists(pgid), reap):
         return True
     left = []
     for proc in group_members(pgid):
@@ -269,6 +272,35 @@ def terminate_group(popen: subprocess.Popen[bytes], grace: float, reap: float = 
             left.append(f"{proc.pid} {proc.name()} ({proc.status()}, parent {proc.ppid()})")
     log.warning("process group %d still has members after %.1f s: %s", pgid, reap, left)
     return False
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.cache
+def adopt_orphans() -> bool:
+    """Make this process the subreaper of its descendants (Linux prctl).
+
+    A daemon that exits before its own helper (radvd's privilege-separation child) orphans it;
+    the helper would be reparented to init and stay a zombie until init reaps it, 1-2 s later
+    on this machine. Adopted by us instead, it is reaped the moment its group is stopped.
+    """
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return bool(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0)
+    except (OSError, AttributeError):
+        return False
+
+
+def _reap_adopted(pgid: int) -> bool:
+    """Reap the group's zombies that are our adopted children; False: nothing left to reap."""
+    reaped = False
+    for proc in group_members(pgid):
+        with contextlib.suppress(psutil.Error, ChildProcessError):
+            if proc.ppid() == os.getpid() and proc.status() == psutil.STATUS_ZOMBIE:
+                os.waitpid(proc.pid, os.WNOHANG)
+                reaped = True
+    return reaped
 
 
 def _poll(condition: Callable[[], bool], seconds: float) -> bool:

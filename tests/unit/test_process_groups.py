@@ -6,6 +6,7 @@ with its helper.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ import pytest
 
 from httpboot_harness.process import (
     ManagedProcess,
+    adopt_orphans,
     describe_status,
     group_exists,
     group_members,
@@ -91,23 +93,37 @@ def test_a_child_left_running_by_a_leader_that_exited_is_stopped(tmp_path: Path)
 def test_a_zombie_nobody_reaps_is_reported_after_the_reap_wait(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A member whose parent does not reap it keeps the group: logged, never raised."""
-    # A group of its own in this session (another session's group could not be joined), and a
-    # second member whose parent is this test, which reaps it only later.
+    """A member whose living parent (outside the group) does not reap it keeps the group:
+    logged, never raised. (Orphans the harness adopts are reaped: see adopt_orphans.)"""
     leader = subprocess.Popen(["sleep", "60"], process_group=0)
-    member = subprocess.Popen(["sleep", "60"], process_group=leader.pid)
+    # A parent of its own group that starts a member in the leader's group and never reaps it.
+    keeper = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; "
+         "p = subprocess.Popen(['true'], process_group=int(sys.argv[1])); "
+         "print(p.pid, flush=True); time.sleep(60)", str(leader.pid)],
+        process_group=0, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert keeper.stdout is not None
+    member = int(keeper.stdout.readline())
     try:
+        wait_until(
+            lambda: psutil.Process(member).status() == psutil.STATUS_ZOMBIE,
+            deadline=Deadline(20),
+            what="the member to exit",
+        )
         started = time.monotonic()
         assert terminate_group(leader, grace=2.0, reap=0.5) is False
         assert time.monotonic() - started < 5.0
         assert leader.returncode == -signal.SIGTERM
-        assert psutil.Process(member.pid).status() == psutil.STATUS_ZOMBIE
+        assert psutil.Process(member).status() == psutil.STATUS_ZOMBIE
         assert f"process group {leader.pid} still has members" in caplog.text
     finally:
-        for child in (member, leader):
-            child.kill()
-            child.wait()
-    assert not group_exists(leader.pid)
+        keeper.kill()
+        keeper.wait()
+        keeper.stdout.close()
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(member, 0)  # adopted by this process, if it is a subreaper
+    wait_until(lambda: not group_exists(leader.pid), deadline=Deadline(20), what="the group to go")
 
 
 def test_returncode_and_death_notice_survive_the_stop(tmp_path: Path) -> None:
@@ -149,3 +165,21 @@ def test_a_process_the_harness_stopped_has_no_status_before_stop(tmp_path: Path)
 )
 def test_exit_statuses_are_described_in_words(code: int, text: str) -> None:
     assert describe_status(code) == text
+
+
+def test_a_helper_orphaned_by_its_daemon_is_adopted_and_reaped_at_once(tmp_path: Path) -> None:
+    """radvd's shape: the daemon exits before its helper; the helper is reaped by the harness
+    (its subreaper), not left a zombie for init to reap a second later."""
+    daemon = ManagedProcess(
+        "daemon",
+        ["sh", "-c", "sleep 60 & echo helper $! ; exec sleep 60"],
+        log_path=tmp_path / "d.log", netns=None, tag="hbh-test",
+    )  # fmt: skip
+    daemon.start()
+    assert adopt_orphans()
+    wait_until(lambda: "helper" in daemon.log_text(), deadline=Deadline(20), what="the helper")
+    helper = int(daemon.log_text().split()[1])
+    started = time.monotonic()
+    daemon.stop(grace=5.0)
+    assert time.monotonic() - started < 1.0
+    assert not psutil.pid_exists(helper)
