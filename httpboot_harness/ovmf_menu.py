@@ -33,7 +33,7 @@ PROTOCOL_FIELD, DESCRIPTION_FIELD, URI_FIELD = "Internet Protocol", "Input the d
 SETTLE_HINT = 0.12
 """A pause in the drawing after which the screen is worth reading again; never proof of an end."""
 CONFIRMING_READS = 2
-ESCAPE_INTERVAL = 1.0
+ESCAPE_INTERVAL = 0.3
 
 
 KEY_PATIENCE = 1.5
