@@ -295,6 +295,9 @@ class Preset(UrlSource):
 class Payload(Part):
     kind = "payload"
     file_name: ClassVar[str]
+    silence_after_download: ClassVar[float | None] = None
+    """Seconds of console silence after the download that end the boot: the image would have
+    spoken by then. None: the payload may run silently (a kernel), so only the deadline ends it."""
 
     def build(self, image: BuiltImage, destination: Path, workdir: Path) -> BuiltImage:
         """Turn the proof program into what is served at ``destination``."""
@@ -306,6 +309,7 @@ class ProofEfi(Payload):
     """The harness's GRUB program that prints the case's nonce and powers off."""
 
     file_name = "bootx64.efi"
+    silence_after_download = 5.0  # GRUB greets within a second of starting
 
 
 @dataclass(frozen=True)
@@ -313,6 +317,7 @@ class ProofIso(Payload):
     """The proof program inside an ISO the firmware boots as a RAM disk."""
 
     file_name = "boot.iso"
+    silence_after_download = 5.0
 
     def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
         return ((RANK_PAYLOAD, "iso"),)

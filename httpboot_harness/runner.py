@@ -47,8 +47,6 @@ DAD_SECONDS = 1.1
 """RFC 4861's default RetransTimer (1 s) for one detection probe, and a margin."""
 ERROR_GRACE_SECONDS = 2.0
 """After the firmware printed an error: time to finish its message before the case stops."""
-SILENCE_AFTER_ATTEMPT = 4.0
-"""A download ended and the firmware printed nothing more for this long: the attempt is over."""
 
 Progress = Callable[[str], None]
 ConsoleSink = Callable[[str], None]
@@ -277,8 +275,9 @@ class _CaseRun:
             if error_seen_at is not None and now - error_seen_at > ERROR_GRACE_SECONDS:
                 return
             last = console.last_output or now
+            limit = self.case.payload.silence_after_download
             attempt_over = "Downloading...100%" in plain or "NBP file downloaded" in plain
-            if attempt_over and proof_line not in plain and now - last > SILENCE_AFTER_ATTEMPT:
+            if attempt_over and proof_line not in plain and limit and now - last > limit:
                 return
             if deadline.expired():
                 raise HarnessTimeout("the case's deadline passed while the firmware was booting")
