@@ -685,6 +685,12 @@ AARCH64_MATRIX: tuple[Case, ...] = tuple(
 
 ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES + AARCH64_MATRIX
 
+
+def default_matrix(arch: Arch = "x86_64") -> tuple[Case, ...]:
+    """The default matrix of ``arch`` (what ``matrix --arch aarch64`` runs with no selection)."""
+    return DEFAULT_MATRIX if arch == "x86_64" else AARCH64_MATRIX
+
+
 MARKERS: dict[str, str] = {
     "core": "the five cases of the default matrix",
     "fault": "induced failures: the verdict must name the phase where the boot stopped",

@@ -77,6 +77,7 @@ class CaseResult:
         """One row of the JSON report; the documented keys first, extras after."""
         return {
             "id": self.case.id,
+            "arch": self.case.arch,
             "verdict": self.judgement.verdict,
             "phase": self.judgement.phase,
             "accel": self.accel,
