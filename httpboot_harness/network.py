@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 NAMESPACE_PREFIX = "hbh-"
 TAP = "tap0"
+BRIDGE = "br0"
 
 
 SERVER_V4 = IPv4Interface("192.168.111.1/24")
@@ -104,6 +105,42 @@ class Lab:
             return
         self._created = False
         remove_namespace(self.name)
+
+
+class BridgedLab(Lab):
+    """A namespace whose server addresses sit on a bridge with several taps, one per guest: the
+    mixed-architecture case, where clients share one link and one set of servers."""
+
+    def __init__(
+        self, tag: str, addressing: Addressing | None = None, taps: tuple[str, ...] = (TAP, "tap1")
+    ) -> None:
+        super().__init__(tag, addressing)
+        self.taps = taps
+
+    def _configure(self) -> None:
+        a = self.addressing
+        # Forwarding at once (no STP listening/learning delay); no multicast snooping, so router
+        # and neighbour solicitations reach every port; no kernel link-local addresses (as Lab).
+        batch = [
+            "link set lo up",
+            f"link add {BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+            f"link set dev {BRIDGE} addrgenmode none",
+        ]
+        for tap in self.taps:
+            batch += [
+                f"tuntap add dev {tap} mode tap",
+                f"link set dev {tap} addrgenmode none",
+                f"link set dev {tap} master {BRIDGE}",
+                f"link set dev {tap} up",
+            ]
+        batch += [
+            f"link set dev {BRIDGE} up",
+            f"addr add {a.server_v4} dev {BRIDGE}",
+            f"addr add {a.server_v6} dev {BRIDGE} nodad",
+            f"addr add {a.link_local_v6} dev {BRIDGE} nodad",
+        ]
+        _ip("-n", self.name, "-batch", "-", stdin="\n".join(batch) + "\n",
+            what=f"set up {BRIDGE} with {', '.join(self.taps)} in {self.name}")  # fmt: skip
 
 
 def _ip(*args: str, what: str, stdin: str | None = None) -> None:

@@ -106,3 +106,9 @@ def test_aarch64_discovery_skips_missing_files_and_takes_a_blank_vars_store(
     assert "60-plain.json" in found.why
     copy = found.copy_vars(tmp_path / "copy.fd")
     assert copy.read_bytes() == blank_vars.read_bytes()
+
+
+def test_a_guests_link_local_suffix_comes_from_its_mac() -> None:
+    from httpboot_harness.mixed import _eui64_suffix
+
+    assert _eui64_suffix("52:54:00:12:34:57") == "5054:ff:fe12:3457"
