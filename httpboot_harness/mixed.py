@@ -34,7 +34,7 @@ from .errors import HarnessError, HarnessTimeout, InfrastructureError
 from .evidence import ServerLogs
 from .firmware import find_arch_firmware
 from .machine import DEFAULT_MAC, Machine, MachineSpec
-from .netcapture import read_capture
+from .netcapture import wait_for_link_local_dad
 from .network import BRIDGE, TAP, Addressing, BridgedLab, new_tag
 from .ovmf_menu import MenuEntryMissing, OvmfMenu
 from .payload import ProofImage, build_proof_image
@@ -52,8 +52,6 @@ RADVD_MAX_INTERVAL = 4
 """Unsolicited adverts every 3-4 s. radvd answers only the first of two guests' solicitations
 within its 3 s MinDelayBetweenRAs (the floor it accepts), so with the default 10 s interval the
 second guest waited about 9 s longer for IPv6 (field notes); frequent adverts reach both soon."""
-DAD_LOOK_SECONDS = 3.0
-DAD_SECONDS = 1.1
 
 
 @dataclass(frozen=True)
@@ -310,22 +308,9 @@ def _drive(guest: Guest, capture: Path, deadline: Deadline) -> None:
 def _wait_for_dad(guest: Guest, capture: Path, deadline: Deadline) -> None:
     """As the runner does for one guest: do not start an IPv6 boot while this guest's
     link-local address is still tentative (an edk2 2022.11 race), seen in the capture."""
-    suffix = _eui64_suffix(guest.mac)
-    console = guest.console
-    assert console is not None
-    look = deadline.sooner(DAD_LOOK_SECONDS)
-    while not look.expired():
-        started = [
-            e.seconds
-            for e in read_capture(capture, origin_wall=0.0)
-            if e.kind == "dad" and e.detail.startswith("for fe80::") and e.detail.endswith(suffix)
-        ]
-        if started:
-            done_at = started[0] + DAD_SECONDS
-            while time.time() < done_at and not deadline.expired():
-                console.pump(min(0.05, done_at - time.time()))
-            return
-        console.pump(0.05)
+    assert guest.console is not None
+    wait_for_link_local_dad(capture, guest.console.pump, deadline,
+                            interface_id=_eui64_suffix(guest.mac))  # fmt: skip
 
 
 def _eui64_suffix(mac: str) -> str:
