@@ -10,6 +10,7 @@ MUTATE_JOBS ?= $(shell nproc)
 .PHONY: setup system-packages test unit e2e demo bench lint mutate clean
 
 setup: system-packages $(STAMP)
+	@$(BIN)/python -m httpboot_harness.arch
 
 system-packages:
 	@tools/install-system-packages

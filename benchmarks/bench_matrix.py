@@ -30,6 +30,8 @@ from httpboot_harness.runner import CaseResult, run_case
 from httpboot_harness.tls import TlsMaterial, make_tls_material
 
 PRESET_CASE = "ipv4-http-preset"
+AARCH64_CASE = "aarch64-ipv4-http"
+"""The aarch64 row (AAVMF, virt, TCG), beside its x86_64 twin ipv4-http."""
 MENU_CASE = "ipv4-http"
 # Milestones read from each case's timeline: (name, source, what starts with, detail contains).
 MILESTONES = (
@@ -75,7 +77,7 @@ def bench_profile(
     settings = replace(base, profile=profile)  # type: ignore[arg-type]
     cases: list[Case] = list(DEFAULT_MATRIX)
     if profile == "tuned":
-        cases.append(case_by_id(PRESET_CASE))
+        cases += [case_by_id(PRESET_CASE), case_by_id(AARCH64_CASE)]
     samples: dict[str, list[dict[str, float]]] = {c.id: [] for c in cases}
     timings: dict[str, list[dict[str, float]]] = {c.id: [] for c in cases}
     verdicts: dict[str, list[str]] = {c.id: [] for c in cases}
@@ -84,7 +86,7 @@ def bench_profile(
     for run in range(runs):
         matrix_started = time.monotonic()
         for case in cases:
-            if case.id == PRESET_CASE:
+            if case.id in (PRESET_CASE, AARCH64_CASE) and len(sequential) <= run:
                 sequential.append(time.monotonic() - matrix_started)
             result = run_case(case, settings, artifacts / profile, tls=tls)
             accel.add(result.accel)
@@ -152,6 +154,7 @@ def ratios(tuned: dict[str, Any], parallel: list[float]) -> dict[str, float]:
         # copy happens before the guest starts and is not what the menu walk costs.
         "menu_over_preset": round(off(MENU_CASE) / off(PRESET_CASE), 3),
         "menu_over_preset_case_total": round(total(MENU_CASE) / total(PRESET_CASE), 3),
+        "aarch64_over_x86_64_ipv4_http": round(total(AARCH64_CASE) / total(MENU_CASE), 3),
     }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import platform
 import subprocess
 import tempfile
 import time
@@ -72,11 +73,19 @@ def kvm_runs_firmware(qemu: str, firmware: Firmware) -> tuple[bool, str]:
             proc.wait()
 
 
-def resolve_accel(requested: str, qemu: str, firmware: Firmware) -> tuple[Resolved, str]:
-    """Turn auto|kvm|tcg into kvm|tcg with the reason, refusing a kvm request that cannot work."""
+def resolve_accel(
+    requested: str, qemu: str, firmware: Firmware, guest: str | None = None
+) -> tuple[Resolved, str]:
+    """Turn auto|kvm|tcg into kvm|tcg with the reason, refusing a kvm request that cannot work.
+
+    ``guest``: the guest's architecture; KVM runs only the host's own."""
     if requested == "tcg":
         return "tcg", "TCG requested"
-    works, why = kvm_runs_firmware(qemu, firmware)
+    host = platform.machine()
+    if guest is not None and guest != host:
+        works, why = False, f"KVM cannot run an {guest} guest on this {host} host"
+    else:
+        works, why = kvm_runs_firmware(qemu, firmware)
     if requested == "kvm":
         if not works:
             raise PrerequisiteError(

@@ -6,7 +6,9 @@ A :class:`Case` is a family and a scheme plus one part of each kind:
   :class:`Preset`) and so how its boot entry is reached;
 - ``payload``: what is served (:class:`ProofEfi`, :class:`ProofIso`);
 - ``firmware``: the firmware profile (:class:`PlainFirmware`);
-- ``faults``: zero or more induced failures (:class:`Untrusted`, :class:`NoDhcp`, ...).
+- ``faults``: zero or more induced failures (:class:`Untrusted`, :class:`NoDhcp`, ...);
+- ``arch``: the client architecture (``x86_64``, ``aarch64``); everything that differs between
+  them (QEMU, board, firmware, GRUB format, boot file, vendor class) is in ``arch.py``.
 
 Each part owns everything about itself through the hooks of :class:`Part`: the words it adds to
 the id, its markers, its edits to the URL, the server plan and the machine, the phases it skips,
@@ -26,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
+from .arch import ARCHES, Arch, ArchSpec, arch_spec
 from .errors import UsageError
 from .evidence import Verdict
 from .network import Addressing
@@ -41,7 +44,6 @@ if TYPE_CHECKING:
 
 Family = Literal["ipv4", "ipv6"]
 Scheme = Literal["http", "https"]
-Arch = Literal["x86_64"]
 UrlHost = Literal["name", "literal"]
 
 FAMILIES: tuple[Family, ...] = ("ipv4", "ipv6")
@@ -86,7 +88,8 @@ class Locations:
     boot_url: str = ""
     """What the case boots from: the HTTP(S) URL, the PXE file (v4) or the tftp:// URL (v6)."""
     image_path: str = ""
-    """The path the server logs: ``/<id>/bootx64.efi`` (HTTP) or ``<id>/bootx64.efi`` (TFTP)."""
+    """The path the server logs: ``/<id>/bootx64.efi`` (HTTP) or ``<id>/bootx64.efi`` (TFTP);
+    ``bootaa64.efi`` for aarch64."""
 
 
 class Part:
@@ -294,12 +297,17 @@ class Preset(UrlSource):
 # -- what is served --------------------------------------------------------------------------
 class Payload(Part):
     kind = "payload"
-    file_name: ClassVar[str]
     silence_after_download: ClassVar[float | None] = None
     """Seconds of console silence after the download that end the boot: the image would have
     spoken by then. None: the payload may run silently (a kernel), so only the deadline ends it."""
 
-    def build(self, image: BuiltImage, destination: Path, workdir: Path) -> BuiltImage:
+    def file_name(self, case: Case) -> str:
+        """The served file's name."""
+        return case.arch_spec.boot_file
+
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, arch: ArchSpec
+    ) -> BuiltImage:
         """Turn the proof program into what is served at ``destination``."""
         return image
 
@@ -308,7 +316,6 @@ class Payload(Part):
 class ProofEfi(Payload):
     """The harness's GRUB program that prints the case's nonce and powers off."""
 
-    file_name = "bootx64.efi"
     silence_after_download = 5.0  # GRUB greets within a second of starting
 
 
@@ -316,8 +323,10 @@ class ProofEfi(Payload):
 class ProofIso(Payload):
     """The proof program inside an ISO the firmware boots as a RAM disk."""
 
-    file_name = "boot.iso"
     silence_after_download = 5.0
+
+    def file_name(self, case: Case) -> str:
+        return "boot.iso"
 
     def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
         return ((RANK_PAYLOAD, "iso"),)
@@ -328,10 +337,12 @@ class ProofIso(Payload):
     def conflict(self, case: Case) -> str | None:
         return "an ISO is not a PXE boot file" if isinstance(case.source, Pxe) else None
 
-    def build(self, image: BuiltImage, destination: Path, workdir: Path) -> BuiltImage:
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, arch: ArchSpec
+    ) -> BuiltImage:
         from .payload import build_proof_iso
 
-        return build_proof_iso(image, destination, workdir)
+        return build_proof_iso(image, destination, workdir, arch)
 
 
 # -- firmware profile ------------------------------------------------------------------------
@@ -496,8 +507,15 @@ class Case:
             raise UsageError(f"family must be one of {FAMILIES}, not {self.family!r}")
         if self.scheme not in SCHEMES:
             raise UsageError(f"scheme must be one of {SCHEMES}, not {self.scheme!r}")
-        if self.arch != "x86_64":
-            raise UsageError(f"architecture {self.arch!r} is not supported yet; use x86_64")
+        if self.arch not in ARCHES:
+            raise UsageError(f"architecture must be one of {ARCHES}, not {self.arch!r}")
+        if self.arch != "x86_64" and isinstance(self.source, Pxe | Preset):
+            # PXE: AAVMF runs with its PXE options removed (they cost ~130 s). Preset over IPv6
+            # needs the IPv4Support switch, which AAVMF ignores.
+            raise UsageError(
+                f"case {self.family}-{self.scheme}: {type(self.source).__name__} is "
+                f"x86_64 only; use Dhcp or TypedUri for {self.arch}"
+            )
         if not isinstance(self.faults, tuple):
             object.__setattr__(self, "faults", tuple(self.faults))
         kinds = [type(f) for f in self.faults]
@@ -538,7 +556,12 @@ class Case:
             marks += [m for m in part.markers(self) if m not in marks]
         if self in DEFAULT_MATRIX:
             marks.append("core")
+        marks.append(self.arch)
         return tuple(marks)
+
+    @property
+    def arch_spec(self) -> ArchSpec:
+        return arch_spec(self.arch)
 
     @property
     def expectation(self) -> Expectation:
@@ -575,8 +598,8 @@ class Case:
         return None
 
     def locations(self, addressing: Addressing) -> Locations:
-        served = f"{self.id}/{self.payload.file_name}"
-        pxe_file = f"{self.id}/bootx64.efi"
+        served = f"{self.id}/{self.payload.file_name(self)}"
+        pxe_file = f"{self.id}/{self.arch_spec.boot_file}"
         where = Locations(
             served_file=served,
             http_url=f"{self.scheme}://{addressing.hostname}/{served}",
@@ -603,6 +626,12 @@ class Case:
         return plan
 
     def machine_spec(self, base: MachineSpec) -> MachineSpec:
+        arch = self.arch_spec
+        base = dataclasses.replace(
+            base,
+            machine_args=arch.machine_args,
+            extra_args=(*arch.firmware_args, *base.extra_args),
+        )
         for part in self.parts:
             base = part.machine(self, base)
         return base
@@ -655,7 +684,19 @@ FAULT_CASES: tuple[Case, ...] = (
     fault_case("ipv4", "http", HttpStatus(500)),
 )
 
-ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES
+# AAVMF (Debian's qemu-efi-aarch64) from the same servers: both families and schemes, and the
+# refusal of an untrusted certificate.
+AARCH64_MATRIX: tuple[Case, ...] = tuple(
+    dataclasses.replace(case, arch="aarch64") for case in DEFAULT_MATRIX
+)
+
+ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES + AARCH64_MATRIX
+
+
+def default_matrix(arch: Arch = "x86_64") -> tuple[Case, ...]:
+    """The default matrix of ``arch`` (what ``matrix --arch aarch64`` runs with no selection)."""
+    return DEFAULT_MATRIX if arch == "x86_64" else AARCH64_MATRIX
+
 
 MARKERS: dict[str, str] = {
     "core": "the five cases of the default matrix",
@@ -669,6 +710,8 @@ MARKERS: dict[str, str] = {
     "dhcp6_variants": "the seed's DHCPv6 vendor-class configurations",
     "pxe": "PXE (TFTP) boot from the same mixed DHCP servers",
     "uri": "the boot URI set in the firmware, not offered by DHCP",
+    "x86_64": "x86_64 clients (q35, OVMF)",
+    "aarch64": "aarch64 clients (virt, AAVMF)",
 }
 
 

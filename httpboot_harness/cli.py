@@ -25,7 +25,7 @@ from pathlib import Path
 
 from _pytest.mark.expression import Expression, ExpressionMatcher
 
-from .cases import ALL_CASES, DEFAULT_MATRIX, Case, case_by_id
+from .cases import ALL_CASES, DEFAULT_MATRIX, Case, case_by_id, default_matrix
 from .config import OPTIONS, Settings, add_arguments
 from .console import plain_text
 from .doctor import boot_can_run, format_checks, run_checks
@@ -183,7 +183,8 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
         cases = [case_by_id(args.case, ALL_CASES)]
     else:
-        cases = select_cases(args.select if args.command == "matrix" else args.cases)
+        selectors = args.select if args.command == "matrix" else args.cases
+        cases = select_cases(selectors) if selectors else list(default_matrix(settings.arch))
     artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-artifacts-"))
     if args.command == "run":
         sink = _console_writer()

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from .arch import ARCHES, Arch
 from .errors import UsageError
 
 ENV_PREFIX = "HTTPBOOT_"
@@ -31,6 +32,7 @@ class Settings:
     ovmf_code: Path | None = None
     ovmf_vars: Path | None = None
     qemu: str = "qemu-system-x86_64"
+    arch: Arch = "x86_64"
     accel: Accel = "auto"
     qemu_args: tuple[str, ...] = ()
     artifacts: Path | None = None
@@ -123,7 +125,12 @@ OPTIONS: dict[str, Option] = {
         "OVMF vars template, copied per case and never written (default: the code's template)",
         convert_value=_absolute_path,
     ),
-    "qemu": Option("QEMU binary (default: qemu-system-x86_64)"),
+    "qemu": Option("QEMU binary (default: the architecture's, qemu-system-x86_64)"),
+    "arch": Option(
+        "the architecture that --qemu and --ovmf-code/--ovmf-vars are for, and of the cases run "
+        "when none are named (default: x86_64; the other's cases use its own QEMU and firmware)",
+        choices=ARCHES,
+    ),
     "accel": Option(
         "accelerator: auto probes KVM and falls back to TCG (default: auto)",
         choices=("auto", "kvm", "tcg"),

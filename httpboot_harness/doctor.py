@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .accel import resolve_accel
+from .arch import SPECS, ArchSpec, arch_spec, qemu_for
 from .config import Settings
 from .errors import HarnessError
-from .firmware import Firmware, find_firmware
+from .firmware import Firmware, find_arch_firmware
 from .network import Lab, new_tag
-from .payload import GRUB_MODULE_DIR
 from .services.apache2 import Apache2
 from .services.base import Binary
 from .services.dhcpd6 import Dhcpd6
@@ -81,20 +81,24 @@ def _ip(lookup: Lookup) -> Check:
 
 
 def _qemu(settings: Settings, lookup: Lookup) -> Check:
-    path = lookup(settings.qemu)
+    arch = arch_spec(settings.arch)
+    qemu = qemu_for(arch.name, settings.qemu, settings.arch)
+    path = lookup(qemu)
     if path is None:
         return Check(
             "qemu",
             False,
-            f"{settings.qemu} not found",
-            "apt-get install qemu-system-x86 (or make setup), or pass --qemu",
+            f"{qemu} not found",
+            f"apt-get install {arch.qemu_package} (or make setup), or pass --qemu",
         )
     try:
         out = subprocess.run(
             [path, "--version"], capture_output=True, text=True, timeout=20, check=False
         ).stdout
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check("qemu", False, f"{path} --version failed: {exc}", "reinstall qemu-system-x86")
+        return Check(
+            "qemu", False, f"{path} --version failed: {exc}", f"reinstall {arch.qemu_package}"
+        )
     return Check("qemu", True, f"{path}: {out.splitlines()[0] if out else 'unknown version'}")
 
 
@@ -109,18 +113,36 @@ def _binary(binary: Binary, lookup: Lookup) -> Check:
     )
 
 
-def _grub(lookup: Lookup) -> Check:
+def _grub(lookup: Lookup, arch: ArchSpec) -> Check:
     mkimage = lookup("grub-mkimage")
     if mkimage is None:
         return Check("grub-mkimage", False, "missing", "apt-get install grub-common")
-    if not (GRUB_MODULE_DIR / "halt.mod").is_file():
-        return Check(
-            "grub-mkimage",
-            False,
-            f"no modules in {GRUB_MODULE_DIR}",
-            "apt-get install grub-efi-amd64-bin",
-        )
-    return Check("grub-mkimage", True, f"{mkimage}, modules in {GRUB_MODULE_DIR}")
+    modules = arch.cached_grub_modules()
+    if modules is None:
+        fix = "make setup" if arch.grub_foreign_arch else f"apt-get install {arch.grub_package}"
+        return Check("grub-mkimage", False, f"no {arch.grub_format} modules", fix)
+    return Check("grub-mkimage", True, f"{mkimage}, modules in {modules}")
+
+
+def _architecture(arch: ArchSpec, settings: Settings, lookup: Lookup) -> Check:
+    """One row per client architecture: its QEMU, firmware and GRUB modules. Required only for
+    the architecture the settings name; the others are notes."""
+    required = arch.name == settings.arch
+    name = f"arch {arch.name}"
+    qemu = qemu_for(arch.name, settings.qemu, settings.arch)
+    if lookup(qemu) is None:
+        return Check(name, False, f"{qemu} not found", f"apt-get install {arch.qemu_package}",
+                     required)  # fmt: skip
+    try:
+        firmware = find_arch_firmware(settings, arch)
+    except HarnessError as exc:
+        return Check(name, False, str(exc), f"apt-get install {arch.firmware_package}", required)
+    modules = arch.cached_grub_modules()
+    if modules is None:
+        return Check(name, False, f"no GRUB {arch.grub_format} modules", "make setup", required)
+    return Check(
+        name, True, f"{qemu}, {firmware.code.name}, GRUB {arch.grub_format}, {arch.vendor_class}"
+    )
 
 
 def _lighttpd_tls() -> Check:
@@ -143,7 +165,7 @@ def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]
     checks = [_ip(find), qemu]
     firmware: Firmware | None = None
     try:
-        firmware = find_firmware(settings.ovmf_code, settings.ovmf_vars)
+        firmware = find_arch_firmware(settings, arch_spec(settings.arch))
         checks.append(
             Check(
                 "OVMF", True, f"code {firmware.code}, vars {firmware.vars_template}; {firmware.why}"
@@ -153,7 +175,8 @@ def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]
         checks.append(Check("OVMF", False, str(exc), "apt-get install ovmf, or pass --ovmf-code"))
     if firmware is not None and qemu.ok:
         try:
-            accel, why = resolve_accel(settings.accel, settings.qemu, firmware)
+            qemu_binary = qemu_for(settings.arch, settings.qemu, settings.arch)
+            accel, why = resolve_accel(settings.accel, qemu_binary, firmware, settings.arch)
             checks.append(Check("accelerator", True, f"{accel}: {why}", required=False))
         except HarnessError as exc:
             checks.append(Check("accelerator", False, str(exc), "use --accel tcg or auto"))
@@ -162,7 +185,8 @@ def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]
         checks.append(_binary(binary, find))
     if settings.http_server != "apache2":
         checks.append(_lighttpd_tls())
-    checks.append(_grub(find))
+    checks.append(_grub(find, arch_spec(settings.arch)))
+    checks += [_architecture(arch, settings, find) for arch in SPECS.values()]
     return checks
 
 

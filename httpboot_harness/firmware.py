@@ -1,8 +1,10 @@
 """Find OVMF and give each case a private copy of its variable store.
 
 Discovery reads QEMU's firmware descriptors (/usr/share/qemu/firmware/*.json, the interop format
-QEMU and libvirt share) and picks an x86_64 UEFI flash build without Secure Boot or SMM, then falls
-back to known distribution paths. Explicit paths always win and are checked for what usually goes
+QEMU and libvirt share) and picks a UEFI flash build of the case's architecture (x86_64 q35 OVMF,
+aarch64 virt AAVMF) without Secure Boot or SMM, skipping descriptors whose files are not there
+(Debian's 50-edk2-aarch64-secure.json names one it does not ship), then falls back to known
+distribution paths. Explicit paths always win and are checked for what usually goes
 wrong: a missing or unreadable file, a file that is not a firmware volume, a vars file too small.
 """
 
@@ -10,34 +12,36 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .arch import X86_64, ArchSpec
 from .errors import PrerequisiteError, UsageError
+
+if TYPE_CHECKING:
+    from .config import Settings
 
 DESCRIPTOR_DIRS = (
     Path("/etc/qemu/firmware"),
     Path("/usr/local/share/qemu/firmware"),
     Path("/usr/share/qemu/firmware"),
 )
-FALLBACK_PAIRS = (
-    (Path("/usr/share/OVMF/OVMF_CODE_4M.fd"), Path("/usr/share/OVMF/OVMF_VARS_4M.fd")),
-    (Path("/usr/share/OVMF/OVMF_CODE.fd"), Path("/usr/share/OVMF/OVMF_VARS.fd")),
-    (Path("/usr/share/edk2/ovmf/OVMF_CODE.fd"), Path("/usr/share/edk2/ovmf/OVMF_VARS.fd")),
-    (
-        Path("/usr/share/qemu/ovmf-x86_64-code.bin"),
-        Path("/usr/share/qemu/ovmf-x86_64-vars.bin"),
-    ),
-)
 # EFI_FIRMWARE_VOLUME_HEADER.Signature "_FVH" sits at byte 40 of a volume.
 FV_SIGNATURE = b"_FVH"
 FV_SIGNATURE_OFFSET = 40
+FV_ALIGN = 4096
+FV_SEARCH_BYTES = 64 * 1024
+"""AAVMF's code starts with a 4 KiB reset stub; its first volume follows, so the signature is
+looked for at every 4 KiB boundary of the first 64 KiB."""
 MIN_VARS_BYTES = 128 * 1024
 UNWANTED_FEATURES = {"secure-boot", "requires-smm", "enrolled-keys", "amd-sev-snp", "intel-tdx"}
 INSTALL_HINT = "apt-get install ovmf (or make setup), or pass --httpboot-ovmf-code/--ovmf-code"
+
+
+def _install_hint(arch: ArchSpec) -> str:
+    return INSTALL_HINT.replace("ovmf", arch.firmware_package, 1)
 
 
 @dataclass(frozen=True)
@@ -48,36 +52,57 @@ class Firmware:
     """How this pair was chosen, for ``doctor`` and the report."""
 
     def copy_vars(self, destination: Path) -> Path:
-        """A writable private copy of the vars template: the template is never written."""
-        shutil.copyfile(self.vars_template, destination)
+        """A writable private copy of the vars template: the template is never written.
+
+        Sparse where the template is zero: AAVMF's store is 64 MiB, almost all of it empty."""
+        with self.vars_template.open("rb") as source, destination.open("wb") as target:
+            while block := source.read(1 << 16):
+                if block.count(0) == len(block):
+                    target.seek(len(block), 1)
+                else:
+                    target.write(block)
+            target.truncate()
         destination.chmod(0o600)
         return destination
 
 
-def find_firmware(code: Path | None = None, vars_template: Path | None = None) -> Firmware:
-    """Explicit paths win; otherwise descriptors, then known distribution paths."""
+def find_firmware(
+    code: Path | None = None, vars_template: Path | None = None, arch: ArchSpec | None = None
+) -> Firmware:
+    """Explicit paths win; otherwise ``arch``'s descriptors, then known distribution paths."""
+    arch = arch or X86_64
     if code is not None:
         check_volume(code, "OVMF code")
         if vars_template is None:
-            vars_template = _matching_vars(code)
+            vars_template = _matching_vars(code, arch)
         check_volume(vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
         return Firmware(code, vars_template, "given explicitly")
-    for _, described in _descriptor_candidates():
+    for _, described in _descriptor_candidates(arch):
         chosen = Firmware(described.code, vars_template or described.vars_template, described.why)
         if chosen.code.is_file() and chosen.vars_template.is_file():
             check_volume(chosen.vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
             return chosen
-    for code_path, vars_path in FALLBACK_PAIRS:
+    for code_path, vars_path in arch.fallback_firmware:
         if code_path.is_file() and (vars_template or vars_path).is_file():
             chosen_vars = vars_template or vars_path
             check_volume(chosen_vars, "OVMF vars", min_bytes=MIN_VARS_BYTES)
             return Firmware(code_path, chosen_vars, f"known distribution path {code_path}")
-    raise PrerequisiteError("no OVMF firmware found (no descriptor, no known path)", INSTALL_HINT)
+    raise PrerequisiteError(
+        f"no {arch.name} UEFI firmware found (no descriptor, no known path)", _install_hint(arch)
+    )
 
 
-def _matching_vars(code: Path) -> Path:
+def find_arch_firmware(settings: Settings, arch: ArchSpec) -> Firmware:
+    """The firmware of ``arch``: the paths given (``--ovmf-code``/``--ovmf-vars``) when they were
+    given for this architecture (the setting ``arch``), else discovery."""
+    if settings.arch == arch.name:
+        return find_firmware(settings.ovmf_code, settings.ovmf_vars, arch)
+    return find_firmware(arch=arch)
+
+
+def _matching_vars(code: Path, arch: ArchSpec) -> Path:
     """For an explicit code file, its descriptor's vars template or the file beside it."""
-    for _, candidate in _descriptor_candidates():
+    for _, candidate in _descriptor_candidates(arch):
         if candidate.code == code:
             return candidate.vars_template
     guess = code.with_name(code.name.replace("CODE", "VARS"))
@@ -88,7 +113,7 @@ def _matching_vars(code: Path) -> Path:
     )
 
 
-def _descriptor_candidates() -> Iterable[tuple[Path, Firmware]]:
+def _descriptor_candidates(arch: ArchSpec) -> Iterable[tuple[Path, Firmware]]:
     """Descriptors in QEMU's order: by file name across dirs, earlier dirs shadowing later."""
     by_name: dict[str, Path] = {}
     for folder in DESCRIPTOR_DIRS:
@@ -101,20 +126,20 @@ def _descriptor_candidates() -> Iterable[tuple[Path, Firmware]]:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        firmware = _usable(data, path)
+        firmware = _usable(data, path, arch)
         if firmware is not None:
             yield path, firmware
 
 
-def _usable(data: dict[str, Any], path: Path) -> Firmware | None:
+def _usable(data: dict[str, Any], path: Path, arch: ArchSpec = X86_64) -> Firmware | None:
     if "uefi" not in data.get("interface-types", []):
         return None
     if UNWANTED_FEATURES & set(data.get("features", [])):
         return None
     targets = data.get("targets", [])
     if not any(
-        t.get("architecture") == "x86_64"
-        and any(m.startswith("pc-q35") for m in t.get("machines", []))
+        t.get("architecture") == arch.descriptor_arch
+        and any(m.startswith(arch.descriptor_machine) for m in t.get("machines", []))
         for t in targets
     ):
         return None
@@ -141,8 +166,9 @@ def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
     if not os.access(path, os.R_OK):
         raise PrerequisiteError(f"{what} file {path} is not readable", f"chmod a+r {path}")
     with path.open("rb") as handle:
-        head = handle.read(FV_SIGNATURE_OFFSET + len(FV_SIGNATURE))
-    if head[FV_SIGNATURE_OFFSET:] != FV_SIGNATURE:
+        head = handle.read(FV_SEARCH_BYTES)
+    blank_vars = min_bytes > 0 and _all_zero(path)
+    if not _has_volume(head) and not blank_vars:
         raise UsageError(
             f"{what} file {path} is not a UEFI firmware volume (no _FVH signature); "
             "pass an OVMF .fd file"
@@ -153,6 +179,23 @@ def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
             f"{what} file {path} is {size} bytes, smaller than any OVMF vars store "
             f"({min_bytes}); pass the VARS file that belongs to the code file"
         )
+
+
+def _has_volume(head: bytes) -> bool:
+    return any(
+        head[start + FV_SIGNATURE_OFFSET : start + FV_SIGNATURE_OFFSET + len(FV_SIGNATURE)]
+        == FV_SIGNATURE
+        for start in range(0, len(head), FV_ALIGN)
+    )
+
+
+def _all_zero(path: Path) -> bool:
+    """An empty vars store (AAVMF_VARS.fd is 64 MiB of zeros): the firmware formats it itself."""
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            if block.count(0) != len(block):
+                return False
+    return True
 
 
 def set_boot_uri(vars_copy: Path, url: str) -> None:

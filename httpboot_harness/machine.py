@@ -32,6 +32,7 @@ from qemu.qmp import QMPClient
 from qemu.qmp.protocol import ConnectError
 
 from .errors import HarnessTimeout, InfrastructureError, MachineError, QmpError
+from .network import TAP
 from .process import ManagedProcess, describe_status
 from .waiting import ChildDied, Deadline, wait_until
 
@@ -52,6 +53,9 @@ class MachineSpec:
     socket_dir: Path
     """Short folder for the unix sockets (paths are limited to 108 bytes); Machine removes it."""
     mac: str = DEFAULT_MAC
+    machine_args: tuple[str, ...] = ("-machine", "q35")
+    """The board (and CPU) of the case's architecture (arch.ArchSpec.machine_args)."""
+    tap: str = TAP
     memory_mb: int = 1024
     fw_cfg_files: tuple[tuple[str, Path], ...] = ()
     boot_menu_ms: int = 60000
@@ -68,17 +72,17 @@ class MachineSpec:
         return self.socket_dir / "qmp.sock"
 
     def _client(self) -> list[str]:
-        """The seed's client: q35, two pflash drives, virtio-net on tap0 without option ROM."""
+        """The seed's client: q35 (virt), two pflash drives, virtio-net on a tap, no option ROM."""
         argv = [
             self.qemu,
-            "-machine", "q35",
+            *self.machine_args,
             "-accel", self.accel,
             "-m", str(self.memory_mb),
             "-nodefaults",
             "-no-user-config",
             "-drive", f"if=pflash,format=raw,unit=0,readonly=on,file={self.firmware_code}",
             "-drive", f"if=pflash,format=raw,unit=1,file={self.vars_copy}",
-            "-netdev", "tap,id=net0,ifname=tap0,script=no,downscript=no",
+            "-netdev", f"tap,id=net0,ifname={self.tap},script=no,downscript=no",
             # romfile= (empty): no iPXE option ROM, so OVMF's own HTTP boot driver runs.
             "-device", f"virtio-net-pci,netdev=net0,mac={self.mac},romfile=",
             "-device", "virtio-rng-pci",

@@ -9,10 +9,16 @@ request and response, and the last byte of the download.
 from __future__ import annotations
 
 import struct
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dpkt
+
+if TYPE_CHECKING:
+    from .waiting import Deadline
 
 DHCP4_TYPES = {1: "DISCOVER", 2: "OFFER", 3: "REQUEST", 4: "DECLINE", 5: "ACK", 6: "NAK",
                7: "RELEASE", 8: "INFORM"}  # fmt: skip
@@ -33,6 +39,38 @@ class NetEvent:
     """dhcp4 | dhcp6 | ra | dad | dns | tcp | tls | http | download"""
     what: str
     detail: str = ""
+
+
+DAD_SECONDS = 1.1
+"""RFC 4861's default RetransTimer (1 s) for one detection probe, and a margin."""
+
+
+def wait_for_link_local_dad(
+    capture: Path,
+    pump: Callable[[float], object],
+    deadline: Deadline,
+    *,
+    look_seconds: float = 3.0,
+    interface_id: str = "",
+) -> bool:
+    """Wait until the capture shows a client's link-local duplicate address detection began one
+    RetransTimer ago (``interface_id``: only for the address ending so, one guest of several),
+    feeding ``pump`` meanwhile; False when none was seen within ``look_seconds``."""
+    look = deadline.sooner(look_seconds)
+    while not look.expired():
+        started = [
+            e.seconds
+            for e in read_capture(capture, origin_wall=0.0)
+            if e.kind == "dad" and e.detail.startswith("for fe80::")
+            and e.detail.endswith(interface_id)
+        ]  # fmt: skip
+        if started:
+            done_at = started[0] + DAD_SECONDS
+            while time.time() < done_at and not deadline.expired():
+                pump(min(0.05, done_at - time.time()))
+            return True
+        pump(0.05)
+    return False
 
 
 def read_capture(path: Path, origin_wall: float) -> list[NetEvent]:

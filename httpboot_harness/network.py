@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 
 NAMESPACE_PREFIX = "hbh-"
 TAP = "tap0"
+BRIDGE = "br0"
 
 
 SERVER_V4 = IPv4Interface("192.168.111.1/24")
@@ -82,21 +83,30 @@ class Lab:
             self.remove()
             raise
 
-    def _configure(self) -> None:
-        a = self.addressing
-        # No kernel-made link-local address: it would run duplicate address detection when QEMU
-        # brings the carrier up; we add our own fe80::1 without DAD instead.
-        batch = [
-            "link set lo up",
+    server_link = TAP
+    """The link that carries the server's addresses."""
+
+    def _links(self) -> list[str]:
+        """``ip -batch`` lines that make the lab's links. No kernel-made link-local address: it
+        would run duplicate address detection when QEMU brings the carrier up; the server's own
+        fe80::1 is added without DAD instead."""
+        return [
             f"tuntap add dev {TAP} mode tap",
             f"link set dev {TAP} addrgenmode none",
             f"link set dev {TAP} up",
-            f"addr add {a.server_v4} dev {TAP}",
-            f"addr add {a.server_v6} dev {TAP} nodad",
-            f"addr add {a.link_local_v6} dev {TAP} nodad",
+        ]
+
+    def _configure(self) -> None:
+        a, link = self.addressing, self.server_link
+        batch = [
+            "link set lo up",
+            *self._links(),
+            f"addr add {a.server_v4} dev {link}",
+            f"addr add {a.server_v6} dev {link} nodad",
+            f"addr add {a.link_local_v6} dev {link} nodad",
         ]
         _ip("-n", self.name, "-batch", "-", stdin="\n".join(batch) + "\n",
-            what=f"set up {TAP} in {self.name}")  # fmt: skip
+            what=f"set up {link} in {self.name}")  # fmt: skip
 
     def remove(self) -> None:
         """Kill what still runs inside, then delete the namespace (its tap goes with it)."""
@@ -104,6 +114,35 @@ class Lab:
             return
         self._created = False
         remove_namespace(self.name)
+
+
+class BridgedLab(Lab):
+    """A namespace whose server addresses sit on a bridge with several taps, one per guest: the
+    mixed-architecture case, where clients share one link and one set of servers."""
+
+    def __init__(
+        self, tag: str, addressing: Addressing | None = None, taps: tuple[str, ...] = (TAP, "tap1")
+    ) -> None:
+        super().__init__(tag, addressing)
+        self.taps = taps
+
+    server_link = BRIDGE
+
+    def _links(self) -> list[str]:
+        """The bridge forwards at once (no STP listening/learning delay) and floods multicast
+        (no snooping), so every guest hears router adverts and neighbour solicitations."""
+        links = [
+            f"link add {BRIDGE} type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+            f"link set dev {BRIDGE} addrgenmode none",
+        ]
+        for tap in self.taps:
+            links += [
+                f"tuntap add dev {tap} mode tap",
+                f"link set dev {tap} addrgenmode none",
+                f"link set dev {tap} master {BRIDGE}",
+                f"link set dev {tap} up",
+            ]
+        return [*links, f"link set dev {BRIDGE} up"]
 
 
 def _ip(*args: str, what: str, stdin: str | None = None) -> None:

@@ -1,6 +1,7 @@
 """The image the server hands out: an EFI program that proves it ran, built per case at run time.
 
-It is GRUB's EFI core made by grub-mkimage from Debian's grub-efi-amd64-bin, with an embedded
+It is GRUB's EFI core made by the host's grub-mkimage from the architecture's GRUB modules
+(grub-efi-amd64-bin installed; grub-efi-arm64-bin unpacked into the cache), with an embedded
 script that prints ``HTTPBOOT-PROOF <case> <nonce>`` and powers the machine off through UEFI
 ResetSystem. The printed line is assembled by GRUB's interpreter from a variable, so it appears on
 the console only if the downloaded image really executed; the nonce is fresh for every run.
@@ -14,10 +15,10 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .arch import X86_64, ArchSpec
 from .errors import PrerequisiteError
 
 PROOF_PREFIX = "HTTPBOOT-PROOF"
-GRUB_MODULE_DIR = Path("/usr/lib/grub/x86_64-efi")
 GRUB_MODULES = ("echo", "halt")
 
 
@@ -52,24 +53,25 @@ def grub_script(case_id: str, nonce: str) -> str:
 
 
 def build_proof_image(
-    destination: Path, case_id: str, *, script: Path, nonce: str | None = None
+    destination: Path,
+    case_id: str,
+    *,
+    script: Path,
+    nonce: str | None = None,
+    arch: ArchSpec = X86_64,
 ) -> ProofImage:
     """Build the proof EFI program at ``destination``; ``script`` keeps the embedded script."""
     mkimage = shutil.which("grub-mkimage")
     if mkimage is None:
         raise PrerequisiteError("grub-mkimage is not installed", "apt-get install grub-common")
-    if not (GRUB_MODULE_DIR / "halt.mod").is_file():
-        raise PrerequisiteError(
-            f"GRUB's x86_64-efi modules are missing ({GRUB_MODULE_DIR})",
-            "apt-get install grub-efi-amd64-bin",
-        )
+    modules = arch.grub_modules()
     nonce = nonce or new_nonce()
     destination.parent.mkdir(parents=True, exist_ok=True)
     script.write_text(grub_script(case_id, nonce))
     argv = [
         mkimage,
-        "--format=x86_64-efi",
-        f"--directory={GRUB_MODULE_DIR}",
+        f"--format={arch.grub_format}",
+        f"--directory={modules}",
         "--prefix=/EFI/BOOT",
         f"--config={script}",
         f"--output={destination}",
@@ -79,7 +81,7 @@ def build_proof_image(
     if result.returncode != 0:
         raise PrerequisiteError(
             f"grub-mkimage failed ({result.returncode}): {result.stderr.strip()}",
-            "apt-get install --reinstall grub-common grub-efi-amd64-bin",
+            f"apt-get install --reinstall grub-common {arch.grub_package}",
         )
     return ProofImage(destination, case_id, nonce)
 
@@ -104,10 +106,13 @@ def _run(argv: list[str], package: str) -> None:
         )
 
 
-def build_proof_iso(image: ProofImage, destination: Path, workdir: Path) -> ProofImage:
+def build_proof_iso(
+    image: ProofImage, destination: Path, workdir: Path, arch: ArchSpec = X86_64
+) -> ProofImage:
     """Wrap the proof program in an ISO the firmware boots as a RAM disk (the seed's "boot an
     ISO from a URL"): an El Torito EFI boot image, a FAT file system holding it at the removable
-    media path \\EFI\\BOOT\\BOOTX64.EFI, which is what OVMF looks for on the RAM disk."""
+    media path (\\EFI\\BOOT\\BOOTX64.EFI, BOOTAA64.EFI), which the firmware looks for on the
+    RAM disk."""
     mkfs = _tool("mkfs.fat", "dosfstools")
     mmd, mcopy = _tool("mmd", "mtools"), _tool("mcopy", "mtools")
     xorriso = _tool("xorriso", "xorriso")
@@ -117,7 +122,9 @@ def build_proof_iso(image: ProofImage, destination: Path, workdir: Path) -> Proo
     esp.unlink(missing_ok=True)
     _run([mkfs, "-C", "-n", "HBHPROOF", str(esp), str(ESP_SIZE_KIB)], "dosfstools")
     _run([mmd, "-i", str(esp), "::/EFI", "::/EFI/BOOT"], "mtools")
-    _run([mcopy, "-i", str(esp), str(image.path), "::/EFI/BOOT/BOOTX64.EFI"], "mtools")
+    _run(
+        [mcopy, "-i", str(esp), str(image.path), f"::/EFI/BOOT/{arch.boot_file.upper()}"], "mtools"
+    )
     destination.parent.mkdir(parents=True, exist_ok=True)
     destination.unlink(missing_ok=True)
     _run(

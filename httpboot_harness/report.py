@@ -3,7 +3,8 @@
 Shape, version 1 (keys may be added, these stay)::
 
     {"version": 1,
-     "cases": [{"id": "ipv6-https", "verdict": "booted" | "refused" | "failed" | "error",
+     "cases": [{"id": "ipv6-https", "arch": "x86_64" | "aarch64",
+                "verdict": "booted" | "refused" | "failed" | "error",
                 "phase": <first phase without evidence, or null>, "accel": "tcg" | "kvm",
                 "timings": {"total": <s>, "firmware": <s from QEMU start to the image running>},
                 "artifacts": <path>, ...}]}
@@ -26,14 +27,15 @@ def write_report(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
 
 
 def format_table(rows: Iterable[Mapping[str, Any]]) -> str:
-    """case | expected | verdict | phase | firmware s | total s | ok, one line per case."""
-    header = ("case", "expected", "verdict", "phase", "firmware s", "total s", "result")
+    """case | arch | expected | verdict | phase | firmware s | total s | ok, one per case."""
+    header = ("case", "arch", "expected", "verdict", "phase", "firmware s", "total s", "result")
     lines = [header]
     for row in rows:
         timings = row.get("timings", {})
         lines.append(
             (
                 str(row["id"]),
+                str(row.get("arch", "x86_64")),
                 str(row.get("expected", "")),
                 str(row["verdict"]),
                 str(row.get("phase") or "-"),

@@ -16,11 +16,12 @@ from pathlib import Path
 from types import TracebackType
 
 from .accel import resolve_accel
+from .arch import qemu_for
 from .artifacts import CaseArtifacts
 from .cases import Case, Locations
 from .config import Settings
 from .errors import PrerequisiteError
-from .firmware import Firmware, find_firmware
+from .firmware import Firmware, find_arch_firmware
 from .machine import Machine, MachineSpec
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
 from .payload import ProofImage, build_proof_image
@@ -75,15 +76,20 @@ class Rig:
 
     def check_prerequisites(self) -> None:
         """What can be said before anything starts: QEMU, firmware, accelerator."""
-        if shutil.which(self.settings.qemu) is None:
+        arch = self.case.arch_spec
+        if shutil.which(self.qemu) is None:
             raise PrerequisiteError(
-                f"QEMU ({self.settings.qemu}) is not installed",
-                "apt-get install qemu-system-x86 (or make setup), or pass --qemu",
+                f"QEMU ({self.qemu}) is not installed",
+                f"apt-get install {arch.qemu_package} (or make setup), or pass --qemu",
             )
-        self.firmware = find_firmware(self.settings.ovmf_code, self.settings.ovmf_vars)
+        self.firmware = find_arch_firmware(self.settings, arch)
         self.accel, self.accel_reason = resolve_accel(
-            self.settings.accel, self.settings.qemu, self.firmware
+            self.settings.accel, self.qemu, self.firmware, arch.name
         )
+
+    @property
+    def qemu(self) -> str:
+        return qemu_for(self.case.arch, self.settings.qemu, self.settings.arch)
 
     def start(self, deadline: Deadline) -> Machine:
         """Lab, image, TLS, servers, capture, then QEMU started paused; returns the machine."""
@@ -95,10 +101,14 @@ class Rig:
         lab_started = time.monotonic()
         lab = self._stack.enter_context(Lab(new_tag(), self.addressing))
         where = self.locations
+        arch = self.case.arch_spec
         image = build_proof_image(
-            folder / "www" / where.pxe_file, self.case.id, script=folder / "proof-image.cfg"
+            folder / "www" / where.pxe_file, self.case.id, script=folder / "proof-image.cfg",
+            arch=arch,
+        )  # fmt: skip
+        self.image = self.case.payload.build(
+            image, folder / "www" / where.served_file, folder, arch
         )
-        self.image = self.case.payload.build(image, folder / "www" / where.served_file, folder)
         if self.case.scheme == "https" and self.tls is None:
             self.tls = make_tls_material(folder / "tls", self.addressing)
         self._start_servers(lab.name, deadline)
@@ -139,7 +149,7 @@ class Rig:
         if self.case.scheme == "https" and self.tls is not None:
             fw_cfg = ((CACERTS_FW_CFG, self.tls.ca_signature_list),)
         base = MachineSpec(
-            qemu=self.settings.qemu,
+            qemu=self.qemu,
             accel=self.accel,
             firmware_code=code,
             vars_copy=vars_copy,

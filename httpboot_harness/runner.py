@@ -33,7 +33,7 @@ from .errors import (
 )
 from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
 from .machine import Machine
-from .netcapture import NetEvent, read_capture
+from .netcapture import NetEvent, read_capture, wait_for_link_local_dad
 from .ovmf_menu import MenuEntryMissing, OvmfMenu
 from .phases import PHASES, SPECS, Phase, console_marks
 from .rig import Rig
@@ -43,8 +43,6 @@ from .waiting import Deadline
 
 log = logging.getLogger(__name__)
 
-DAD_SECONDS = 1.1
-"""RFC 4861's default RetransTimer (1 s) for one detection probe, and a margin."""
 ERROR_GRACE_SECONDS = 2.0
 """After the firmware printed an error: time to finish its message before the case stops."""
 
@@ -75,6 +73,7 @@ class CaseResult:
         """One row of the JSON report; the documented keys first, extras after."""
         return {
             "id": self.case.id,
+            "arch": self.case.arch,
             "verdict": self.judgement.verdict,
             "phase": self.judgement.phase,
             "accel": self.accel,
@@ -293,20 +292,10 @@ class _CaseRun:
         """
         console = self.console
         assert console is not None
-        look = deadline.sooner(3.0)
-        while not look.expired():
-            started = [
-                e.seconds
-                for e in read_capture(self.rig.capture_file, origin_wall=0.0)
-                if e.kind == "dad" and e.detail.startswith("for fe80::")
-            ]
-            if started:
-                done_at = started[0] + DAD_SECONDS
-                while time.time() < done_at and not deadline.expired():
-                    console.pump(min(0.05, done_at - time.time()))
-                return
-            console.pump(0.05)
-        log.info("%s: no duplicate address detection seen; choosing the entry anyway", self.case.id)
+        if not wait_for_link_local_dad(self.rig.capture_file, console.pump, deadline):
+            log.info(
+                "%s: no duplicate address detection seen; choosing the entry anyway", self.case.id
+            )
 
     # -- the verdict -------------------------------------------------------------------------
     def _proof_line(self) -> str:

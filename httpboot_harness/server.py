@@ -49,6 +49,10 @@ class ServerPlan:
     status_overrides: tuple[tuple[str, int], ...] = ()
     """(URL path, status): the HTTP server answers these paths with an error status.
     These four fields exist to induce failures (cases with faults)."""
+    arch_boot_urls: tuple[tuple[str, str], ...] = ()
+    """(``HTTPClient:Arch:000NN``, URL): each architecture its own boot file, by vendor class,
+    in DHCPv4 and DHCPv6 (with ``dhcp6_vendor="arch"``); the mixed-architecture case."""
+    radvd_max_interval: int = 10
     profile: Profile = "tuned"
     """tuned: DHCPv6 preference 255, router adverts, no ping before DHCPv4 offers.
     seed: the seed's dhcpd6.conf as written, no router adverts, dnsmasq's default ping check."""
@@ -71,6 +75,7 @@ class ServerPlan:
                 pxe_boot_file=self.pxe_boot_file,
                 ping_before_offer=not tuned,
                 http_vendor_class=self.http_vendor_class,
+                arch_boot_urls=self.arch_boot_urls,
             )
         ]
         if isc_v4 and self.dhcp_v4:
@@ -87,10 +92,15 @@ class ServerPlan:
                     vendor_form=self.dhcp6_vendor,
                     pxe_url_v6=self.pxe_url_v6,
                     name_server=self.name_server,
+                    arch_urls=self.arch_boot_urls,
                 )
             )
         if tuned:
-            services.append(Radvd(self.addressing, interface=self.interface))
+            services.append(
+                Radvd(
+                    self.addressing, interface=self.interface, max_interval=self.radvd_max_interval
+                )
+            )
         if self.http_server == "apache2":
             served = apache_root or self.document_root
             services.append(Apache2(self.document_root, served, tls_files, self.status_overrides))

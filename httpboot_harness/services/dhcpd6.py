@@ -4,7 +4,9 @@
 - ``string``: the seed's form for older HTTP boot code, ``code 16 = string``, ``"HTTPClient"``.
 - ``classes``: classes matching the client's vendor class data at offset 6 (after the enterprise
   number and the data length): PXEClient gets a tftp:// URL, HTTPClient the HTTP URL.
-- ``arch``: the HTTPClient subclass matched on ``HTTPClient:Arch:00016`` (x86_64) only.
+- ``arch``: the HTTPClient subclass matched on ``HTTPClient:Arch:00016`` (x86_64) only; with
+  ``arch_urls`` one subclass per architecture, each with its own URL (the seed's "serve different
+  architectures at the same time"), and the log line names the whole class.
 
 On top of the seed, a server preference of 255 ends the client's wait for more Advertise messages
 (RFC 8415, 18.2.1), and each offer scope logs one line naming its vendor class and URL: the
@@ -42,6 +44,8 @@ class Dhcpd6(Service):
     pxe_url_v6: str | None = None
     """The PXEClient offer's tftp:// URL (``classes`` and ``arch`` forms)."""
     name_server: bool = True
+    arch_urls: tuple[tuple[str, str], ...] = ()
+    """(``HTTPClient:Arch:000NN``, URL) for the ``arch`` form: one subclass each."""
 
     name = "dhcpd6"
     binary = Binary("dhcpd", "isc-dhcp-server")
@@ -76,21 +80,33 @@ class Dhcpd6(Service):
                 "                match substring (option dhcp6.vendor-class, 6, 9);",
                 "        }",
                 '        subclass "PXEClient" "PXEClient" {',
-                *("                " + line for line in self._offer_lines(
-                    "PXEClient", self.pxe_url_v6, vendor=False)),
+                *(
+                    "                " + line
+                    for line in self._offer_lines("PXEClient", self.pxe_url_v6, vendor=False)
+                ),
                 "        }",
                 '        class "HTTPClient" {',
                 f"                match substring (option dhcp6.vendor-class, 6, {match_length});",
                 "        }",
-                f'        subclass "HTTPClient" "{http_key}" {{',
-                *("                " + line for line in http_offer),
-                "        }",
-            ]  # fmt: skip
+            ]
+            subclasses = self.arch_urls or ((http_key, self.boot_url_v6),)
+            for key, url in subclasses:
+                logged = key if self.arch_urls else "HTTPClient"
+                offer = self._offer_lines("HTTPClient", url, logged=logged)
+                lines += [f'        subclass "HTTPClient" "{key}" {{',
+                          *("                " + line for line in offer),
+                          "        }"]  # fmt: skip
         lines.append("}")
         return {"dhcpd6.conf": "\n".join(lines) + "\n", "dhcpd6.leases": ""}
 
     def _offer_lines(
-        self, vendor_class: str, url: str | None, plain_string: bool = False, *, vendor: bool = True
+        self,
+        vendor_class: str,
+        url: str | None,
+        plain_string: bool = False,
+        *,
+        vendor: bool = True,
+        logged: str | None = None,
     ) -> list[str]:
         if url is None:
             return []
@@ -101,7 +117,8 @@ class Dhcpd6(Service):
             value = f'"{vendor_class}"' if plain_string else f'0 10 "{vendor_class}"'
             lines.append(f"option dhcp6.vendor-class {value};")
         lines.append(
-            f'log(info, concat("{OFFER_LOG_MARK} vendor-class {vendor_class} url ", "{url}"));'
+            f'log(info, concat("{OFFER_LOG_MARK} vendor-class {logged or vendor_class} url ", '
+            f'"{url}"));'
         )
         return lines
 

@@ -27,6 +27,8 @@ _DNSMASQ_QUERY = re.compile(
     r"dnsmasq\[\d+\]: query\[(?P<type>A|AAAA)\] (?P<name>\S+) from (?P<client>\S+)"
 )
 _TFTP_SENT = re.compile(r"dnsmasq-tftp\[\d+\]: sent (?P<path>\S+) to (?P<client>\S+)")
+_DNSMASQ_VENDOR = re.compile(r"dnsmasq-dhcp\[\d+\]: (?P<xid>\d+) vendor class: (?P<vendor>\S+)")
+_DNSMASQ_TAGS = re.compile(r"dnsmasq-dhcp\[\d+\]: (?P<xid>\d+) tags: (?P<tags>.*)$")
 _HTTPCLIENT_HEX = "48:54:54:50:43:6c:69:65:6e:74"  # "HTTPClient"
 
 
@@ -47,6 +49,9 @@ class Dnsmasq(Service):
     has no other hosts, so the tuned profile turns it off; the seed profile keeps it."""
     http_vendor_class: bool = True
     """Send option 60 HTTPClient; off only to show that the firmware ignores such an offer."""
+    arch_boot_urls: tuple[tuple[str, str], ...] = ()
+    """(vendor class prefix, URL): each architecture's own boot file (``HTTPClient:Arch:00019``
+    gets the aarch64 image), in place of ``boot_url_v4``, for clients sharing one server."""
 
     name = "dnsmasq"
     binary = Binary("dnsmasq", "dnsmasq-base")
@@ -84,7 +89,12 @@ class Dnsmasq(Service):
                 lines.append("dhcp-vendorclass=set:http,HTTPClient")
                 if self.http_vendor_class:
                     lines.append("dhcp-option-force=tag:http,60,HTTPClient")
-                lines.append(f"dhcp-boot=tag:http,{self.boot_url_v4}")
+                if not self.arch_boot_urls:
+                    lines.append(f"dhcp-boot=tag:http,{self.boot_url_v4}")
+                for vendor, url in self.arch_boot_urls:
+                    tag = arch_tag(vendor)
+                    lines += [f"dhcp-vendorclass=set:{tag},{vendor}",
+                              f"dhcp-boot=tag:http,tag:{tag},{url}"]  # fmt: skip
             if self.pxe_boot_file is not None:
                 lines += [
                     "dhcp-vendorclass=set:pxe,PXEClient",
@@ -115,6 +125,11 @@ class Dnsmasq(Service):
         return checks
 
 
+def arch_tag(vendor_class: str) -> str:
+    """dnsmasq's tag for a vendor class: ``HTTPClient:Arch:00019`` -> ``arch00019``."""
+    return "arch" + vendor_class.rpartition(":")[2]
+
+
 @dataclass(frozen=True)
 class Dhcp4Exchange:
     xid: str
@@ -123,6 +138,10 @@ class Dhcp4Exchange:
     mac: str
     vendor_class_sent: bool
     bootfile: str | None
+    client_class: str | None = None
+    """The vendor class the client sent (option 60), e.g. ``HTTPClient:Arch:00019:UNDI:003000``."""
+    tags: tuple[str, ...] = ()
+    """The tags dnsmasq matched for the transaction (``http``, ``arch00019``, the interface)."""
 
 
 def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
@@ -130,7 +149,13 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
     messages: dict[str, list[tuple[str, str, str]]] = {}
     vendor: dict[str, bool] = {}
     bootfile: dict[str, str] = {}
+    client_class: dict[str, str] = {}
+    tags: dict[str, tuple[str, ...]] = {}
     for line in text.splitlines():
+        if m := _DNSMASQ_VENDOR.search(line):
+            client_class[m["xid"]] = m["vendor"]
+        elif m := _DNSMASQ_TAGS.search(line):
+            tags[m["xid"]] = tuple(t.strip() for t in m["tags"].split(","))
         if m := _DNSMASQ_DHCP.search(line):
             messages.setdefault(m["xid"], []).append((m["message"], m["address"], m["mac"]))
         elif m := _DNSMASQ_SENT.search(line):
@@ -148,6 +173,8 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
                 mac=seen[-1][2],
                 vendor_class_sent=vendor.get(xid, False),
                 bootfile=bootfile.get(xid),
+                client_class=client_class.get(xid),
+                tags=tags.get(xid, ()),
             )
         )
     return exchanges

@@ -18,6 +18,10 @@ from .base import Binary, Service
 class Radvd(Service):
     addressing: Addressing = field(default_factory=Addressing)
     interface: str = TAP
+    max_interval: int = 10
+    """Seconds between unsolicited adverts at most (the minimum is 3/4 of it, and never below
+    radvd's 3 s). With several clients on one link radvd answers only the first solicitation
+    within MinDelayBetweenRAs; frequent unsolicited adverts reach the others soon anyway."""
 
     name = "radvd"
     binary = Binary("radvd", "radvd")
@@ -28,8 +32,8 @@ class Radvd(Service):
             "    AdvSendAdvert on;\n"
             "    AdvManagedFlag on;\n"
             "    AdvOtherConfigFlag on;\n"
-            "    MinRtrAdvInterval 3;\n"
-            "    MaxRtrAdvInterval 10;\n"
+            f"    MinRtrAdvInterval {max(3, self.max_interval * 3 // 4)};\n"
+            f"    MaxRtrAdvInterval {self.max_interval};\n"
             # The client waits RetransTimer for its duplicate address detection: 1 s by
             # default; a router may advertise a shorter one (RFC 4861 6.3.4).
             "    AdvRetransTimer 100;\n"

@@ -53,8 +53,10 @@ def test_unknown_id_names_the_valid_ones() -> None:
 
 def test_markers_and_boot_entry_follow_family_and_scheme() -> None:
     case = Case("ipv6", "https")
-    assert case.markers == ("ipv6", "https", "core")
-    assert Case("ipv6", "http", Dhcp(host="literal")).markers == ("ipv6", "http", "literal")
+    assert case.markers == ("ipv6", "https", "core", "x86_64")
+    assert Case("ipv6", "http", Dhcp(host="literal")).markers == (
+        "ipv6", "http", "literal", "x86_64"
+    )  # fmt: skip
     assert case.source.entry_label(case) == "UEFI HTTPv6"
     assert Case("ipv4", "http").source.entry_label(Case("ipv4", "http")) == "UEFI HTTPv4"
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from httpboot_harness import firmware
+from httpboot_harness.arch import X86_64
 from httpboot_harness.errors import PrerequisiteError, UsageError
 from httpboot_harness.firmware import check_volume, find_firmware
 
@@ -42,7 +44,7 @@ def descriptor(folder: Path, name: str, code: Path, template: Path, features: li
 def descriptors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     folder = tmp_path / "firmware"
     monkeypatch.setattr(firmware, "DESCRIPTOR_DIRS", (folder,))
-    monkeypatch.setattr(firmware, "FALLBACK_PAIRS", ())
+    monkeypatch.setattr(firmware, "X86_64", dataclasses.replace(X86_64, fallback_firmware=()))
     return folder
 
 

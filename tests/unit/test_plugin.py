@@ -29,11 +29,11 @@ def test_matrix_cases_become_test_ids(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("expression", "count"),
     [
-        ("ipv6", 10),
-        ("ipv4", 14),
-        ("https", 3),
-        ("ipv6 and https", 1),
-        ("http and not https", 19),
+        ("ipv6", 12),
+        ("ipv4", 17),
+        ("https", 6),
+        ("ipv6 and https", 2),
+        ("http and not https", 21),
         ("literal", 2),
         ("iso", 3),
         ("dhcp6_variants", 4),
@@ -41,7 +41,10 @@ def test_matrix_cases_become_test_ids(pytester: pytest.Pytester) -> None:
         ("uri", 5),
         ("core", 5),
         ("core and ipv6", 2),
-        ("fault", 6),
+        ("fault", 7),
+        ("aarch64", 5),
+        ("aarch64 and https", 3),
+        ("x86_64", 24),
     ],
 )
 def test_markers_select_cases(pytester: pytest.Pytester, expression: str, count: int) -> None:

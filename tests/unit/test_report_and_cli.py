@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from httpboot_harness import cli
+from httpboot_harness.cases import default_matrix
 from httpboot_harness.report import format_table, write_report
 
 ROW = {
@@ -33,8 +34,10 @@ def test_report_has_the_documented_shape(tmp_path: Path) -> None:
 def test_table_has_one_line_per_case_and_marks_failures() -> None:
     failed = dict(ROW, id="ipv4-http", verdict="failed", phase="dhcp", met_expectation=False)
     lines = format_table([ROW, failed]).splitlines()
-    assert lines[0].split()[:3] == ["case", "expected", "verdict"]
+    assert lines[0].split()[:4] == ["case", "arch", "expected", "verdict"]
     assert "18.6" in lines[2]
+    arm = dict(ROW, id="aarch64-ipv6-https", arch="aarch64")
+    assert format_table([arm]).splitlines()[2].split()[:2] == ["aarch64-ipv6-https", "aarch64"]
     assert lines[3].split()[-1] == "FAIL"
     assert "dhcp" in lines[3]
 
@@ -57,3 +60,13 @@ def test_server_options_and_seed_case_ids_reach_the_settings() -> None:
     settings = cli._settings(args)
     assert (settings.http_server, settings.dhcp_server) == ("apache2", "isc")
     assert [c.id for c in cli.select_cases(args.select)] == ["pxe-ipv6", "ipv4-http-iso"]
+
+
+def test_arch_option_chooses_the_default_matrix_of_that_architecture() -> None:
+    args = cli.build_parser().parse_args(["matrix", "--arch", "aarch64"])
+    settings = cli._settings(args)
+    assert settings.arch == "aarch64"
+    ids = [c.id for c in default_matrix(settings.arch)]
+    assert ids[0] == "aarch64-ipv4-http"
+    assert all(i.startswith("aarch64-") for i in ids)
+    assert [c.arch for c in cli.select_cases(["aarch64 and https"])] == ["aarch64"] * 3

@@ -44,8 +44,8 @@ def test_every_case_id_parses_back(case: Case) -> None:
 
 
 def test_markers_name_the_scenario() -> None:
-    assert case_by_id("ipv6-http-iso").markers == ("ipv6", "http", "iso")
-    assert case_by_id("pxe-ipv4").markers == ("ipv4", "pxe")
+    assert case_by_id("ipv6-http-iso").markers == ("ipv6", "http", "iso", "x86_64")
+    assert case_by_id("pxe-ipv4").markers == ("ipv4", "pxe", "x86_64")
     assert "dhcp6_variants" in case_by_id("ipv6-http-dhcp6-arch").markers
     assert "uri" in case_by_id("ipv4-http-preset").markers
     pxe6 = case_by_id("pxe-ipv6")

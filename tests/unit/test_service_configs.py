@@ -146,3 +146,32 @@ def test_apache2_tls_suites_keepalive_and_mime_types(tmp_path: Path) -> None:
     assert "Listen 443" in conf
     plain = Apache2(tmp_path / "www", tmp_path / "served").render(tmp_path)["apache2.conf"]
     assert "SSLEngine" not in plain
+
+
+ARCH_URLS = (
+    ("HTTPClient:Arch:00016", "http://www.httpboot.local/x/bootx64.efi"),
+    ("HTTPClient:Arch:00019", "http://www.httpboot.local/a/bootaa64.efi"),
+)
+
+
+def test_dnsmasq_gives_each_architecture_its_own_boot_file(tmp_path: Path) -> None:
+    conf = Dnsmasq(URL, interface="br0", arch_boot_urls=ARCH_URLS).render(tmp_path)["dnsmasq.conf"]
+    assert "dhcp-vendorclass=set:arch00019,HTTPClient:Arch:00019" in conf
+    assert "dhcp-boot=tag:http,tag:arch00019,http://www.httpboot.local/a/bootaa64.efi" in conf
+    assert "dhcp-boot=tag:http,tag:arch00016,http://www.httpboot.local/x/bootx64.efi" in conf
+    assert f"dhcp-boot=tag:http,{URL}" not in conf  # no class-blind offer beside them
+    assert "interface=br0" in conf
+
+
+def test_dhcpd6_has_one_subclass_per_architecture_and_logs_the_class(tmp_path: Path) -> None:
+    conf = Dhcpd6(URL, vendor_form="arch", arch_urls=ARCH_URLS).render(tmp_path)["dhcpd6.conf"]
+    assert conf.count('subclass "HTTPClient" "HTTPClient:Arch:000') == 2
+    assert "match substring (option dhcp6.vendor-class, 6, 21);" in conf
+    assert "httpboot-offer vendor-class HTTPClient:Arch:00019 url " in conf
+    assert '"http://www.httpboot.local/a/bootaa64.efi"' in conf
+
+
+def test_radvd_interval_can_be_shortened_but_not_below_radvds_floor(tmp_path: Path) -> None:
+    conf = Radvd(max_interval=4).render(tmp_path)["radvd.conf"]
+    assert "MinRtrAdvInterval 3;" in conf
+    assert "MaxRtrAdvInterval 4;" in conf
