@@ -137,6 +137,11 @@ class UrlSource(Part):
     def entry_note(self, case: Case) -> str:
         return f"selected {self.entry_label(case)!r} in the Boot Manager"
 
+    def start_line(self, case: Case) -> str:
+        """What the firmware prints when the chosen entry starts: another start line first
+        means the harness's keys chose another entry."""
+        return f">>Start HTTP Boot over {'IPv4' if case.family == 'ipv4' else 'IPv6'}"
+
     def reach_entry(self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline) -> None:
         """Drive the firmware's menus from power-on to the chosen boot entry."""
         menu.enter_front_page(deadline)
@@ -206,6 +211,9 @@ class Pxe(UrlSource):
 
     def entry_label(self, case: Case) -> str:
         return "UEFI PXEv4" if case.family == "ipv4" else "UEFI PXEv6"
+
+    def start_line(self, case: Case) -> str:
+        return f">>Start PXE over {'IPv4' if case.family == 'ipv4' else 'IPv6'}"
 
     def markers(self, case: Case) -> tuple[str, ...]:
         return ("pxe",)

@@ -27,12 +27,20 @@ EDIT_BOX_TITLE = "Please type in your data"
 SAVE_PROMPT = "Save Changes"
 FORM_VALUE_END = 56
 """Column where a setup form's value ends and its help text begins (80-column screen)."""
-HTTP_BOOT_FORM_PATH = ("Device Manager", "Network Device List", "MAC:", "HTTP Boot Configuration")
+HTTP_BOOT_FORM_PATH = (
+    ("Device Manager", "Device Manager"),
+    ("Network Device List", "Network Device List"),
+    ("MAC:", "Network Device MAC:"),
+    ("HTTP Boot Configuration", "HTTP Boot Configuration"),
+)
+"""(entry to choose, title of the page it leads to), from the Front Page to the form."""
 PROTOCOL_FIELD, DESCRIPTION_FIELD, URI_FIELD = "Internet Protocol", "Input the description", (
     "Boot URI")  # fmt: skip
 SETTLE_HINT = 0.12
 """A pause in the drawing after which the screen is worth reading again; never proof of an end."""
 CONFIRMING_READS = 2
+STEPS_BACK = 3
+"""ESC presses that may be needed to get back where a stray key started."""
 ESCAPE_INTERVAL = 0.3
 
 
@@ -110,15 +118,64 @@ class OvmfMenu:
             self.screen.rows_with(BOOT_MANAGER_BODY)
         )
 
-    def open_page(self, label: str, deadline: Deadline) -> None:
-        """Choose ``label`` and wait until the page behind it replaced the current one."""
-        title = self._title()
-        self.choose(label, deadline)
-        self.console.wait_for(
-            lambda: self._title() != title, deadline, f"the page behind {label!r}"
+    def open_page(self, label: str, title: str, deadline: Deadline) -> None:
+        """Choose ``label`` on a titled page and arrive on the page titled ``title``."""
+        here = self._title_text()
+        home = self._on_front_page if self._on_front_page() else (
+            lambda: self._title_text() == here)  # fmt: skip
+        self._enter(
+            label, arrived=lambda: title in self._title_text(), home=home, deadline=deadline
         )
-        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
         self._keep_screen(label)
+
+    def _enter(
+        self,
+        label: str,
+        *,
+        arrived: Callable[[], bool],
+        home: Callable[[], bool],
+        deadline: Deadline,
+    ) -> None:
+        """Choose ``label`` and check where the firmware went: a starved guest may lose a key
+        or read an arrow's ESC alone, and the screen may lag behind the firmware. Landing on
+        another page steps back (ESC) and chooses again; an Enter that changed nothing is sent
+        again. Only what the screen shows counts."""
+        while True:
+            self.choose(label, deadline)
+            pressed = time.monotonic()
+            self.console.wait_for(
+                lambda pressed=pressed: (
+                    arrived()  # type: ignore[misc]
+                    or self._quiet_since(pressed) >= KEY_PATIENCE * 2
+                ),
+                deadline,
+                f"the page behind {label!r}",
+            )
+            if arrived():
+                self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+                return
+            for _ in range(STEPS_BACK):
+                if home():
+                    break
+                self.console.snapshot(f"choosing {label!r} led elsewhere: stepping back")
+                self.console.send(KEY_ESC)
+                escaped = time.monotonic()
+                self.console.wait_for(
+                    lambda escaped=escaped: (
+                        home()  # type: ignore[misc]
+                        or self._quiet_since(escaped) >= KEY_PATIENCE * 2
+                    ),
+                    deadline,
+                    "the page the harness came from",
+                )
+            log.info("%r did not lead to its page; choosing it again", label)
+
+    def _quiet_since(self, moment: float) -> float:
+        """Seconds without output since ``moment`` (or since the last output after it)."""
+        return time.monotonic() - max(moment, self.console.last_output or 0.0)
+
+    def _title_text(self) -> str:
+        return "\n".join(self._title())
 
     def _title(self) -> list[str]:
         return self.screen.text().splitlines()[:3]
@@ -131,9 +188,11 @@ class OvmfMenu:
         self.choose(entry, deadline, redraw=lambda: self._reopen_boot_manager(deadline))
 
     def _open_boot_manager(self, deadline: Deadline) -> None:
-        self.choose("Boot Manager", deadline)
-        self.console.wait_for(
-            lambda: bool(self.screen.rows_with(BOOT_MANAGER_BODY)), deadline, "the Boot Manager"
+        self._enter(
+            "Boot Manager",
+            arrived=lambda: bool(self.screen.rows_with(BOOT_MANAGER_BODY)),
+            home=self._on_front_page,
+            deadline=deadline,
         )
 
     def _reopen_boot_manager(self, deadline: Deadline) -> None:
@@ -216,8 +275,8 @@ class OvmfMenu:
         """The seed's manual way: Device Manager -> Network Device List -> the NIC -> HTTP Boot
         Configuration; description, protocol and Boot URI set and saved; back on the Front Page.
         The Boot Manager then lists the new option under ``description``."""
-        for label in HTTP_BOOT_FORM_PATH:
-            self.open_page(label, deadline)
+        for label, title in HTTP_BOOT_FORM_PATH:
+            self.open_page(label, title, deadline)
         self._type_field(DESCRIPTION_FIELD, description, deadline)
         self._set_protocol("IP6" if ipv6 else "IP4", deadline)
         self._type_field(URI_FIELD, uri, deadline)

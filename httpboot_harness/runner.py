@@ -43,6 +43,7 @@ from .waiting import Deadline
 
 log = logging.getLogger(__name__)
 
+START_MARK = ">>Start "
 ERROR_GRACE_SECONDS = 2.0
 """After the firmware printed an error: time to finish its message before the case stops."""
 
@@ -257,6 +258,7 @@ class _CaseRun:
                 return
             console.check_alive()  # a lost serial line is the harness's, not the firmware's
             plain = console.plain
+            self._check_started_entry(plain)
             if (phase := _latest_phase(plain, proof_line)) and phase != label:
                 label = phase
                 self.progress(label)
@@ -280,6 +282,21 @@ class _CaseRun:
                 return
             if deadline.expired():
                 raise HarnessTimeout("the case's deadline passed while the firmware was booting")
+
+    def _check_started_entry(self, plain: str) -> None:
+        """The first boot the firmware starts must be the chosen one; otherwise a key of the
+        harness went astray, and the verdict could not be about the case."""
+        first = plain.find(START_MARK)
+        if first < 0:
+            return
+        started = plain[first:].split("\n", 1)[0].rstrip(". ")
+        wanted = self.case.source.start_line(self.case)
+        # Compare word by word what is there: a starved reader may have lost a few bytes.
+        if any(word not in wanted for word in ("HTTP", "PXE", "IPv4", "IPv6") if word in started):
+            raise InfrastructureError(
+                f"the firmware started {started!r}, not {wanted!r}: the harness's keys "
+                "chose another boot entry"
+            )
 
     def _wait_for_link_local_address(self, deadline: Deadline) -> None:
         """Do not start an IPv6 boot while the client's link-local address is tentative.
