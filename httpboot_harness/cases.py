@@ -4,8 +4,8 @@ A :class:`Case` is a family and a scheme plus one part of each kind:
 
 - ``source``: how the firmware learns the URL (:class:`Dhcp`, :class:`Pxe`, :class:`TypedUri`,
   :class:`Preset`) and so how its boot entry is reached;
-- ``payload``: what is served (:class:`ProofEfi`, :class:`ProofIso`);
-- ``firmware``: the firmware profile (:class:`PlainFirmware`);
+- ``payload``: what is served (:class:`ProofEfi`, :class:`ProofIso`, :class:`Chain`);
+- ``firmware``: the firmware profile (:class:`PlainFirmware`, :class:`SecureBoot`);
 - ``faults``: zero or more induced failures (:class:`Untrusted`, :class:`NoDhcp`, ...).
 
 Each part owns everything about itself through the hooks of :class:`Part`: the words it adds to
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from .errors import UsageError
 from .evidence import Verdict
 from .network import Addressing
-from .phases import Phase, Prover, prove_tftp_download
+from .phases import CHAIN_PHASES, Phase, Prover, prove_shim_ran, prove_tftp_download
 from .server import ServerPlan
 from .services.dhcpd6 import Dhcp6Vendor
 
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .machine import MachineSpec
     from .ovmf_menu import OvmfMenu
     from .payload import ProofImage as BuiltImage
+    from .tls import TlsMaterial
     from .waiting import Deadline
 
 Family = Literal["ipv4", "ipv6"]
@@ -295,8 +296,15 @@ class Preset(UrlSource):
 class Payload(Part):
     kind = "payload"
     file_name: ClassVar[str]
+    skips = CHAIN_PHASES
+    silence_after_download: ClassVar[float | None] = None
+    """How long the console may stay quiet after the firmware's download before the attempt
+    counts as over; None: the runner's default (the proof image prints at once)."""
 
-    def build(self, image: BuiltImage, destination: Path, workdir: Path) -> BuiltImage:
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
         """Turn the proof program into what is served at ``destination``."""
         return image
 
@@ -323,18 +331,124 @@ class ProofIso(Payload):
     def conflict(self, case: Case) -> str | None:
         return "an ISO is not a PXE boot file" if isinstance(case.source, Pxe) else None
 
-    def build(self, image: BuiltImage, destination: Path, workdir: Path) -> BuiltImage:
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
         from .payload import build_proof_iso
 
         return build_proof_iso(image, destination, workdir)
 
 
-# -- firmware profile ------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PlainFirmware(Part):
+class Chain(Payload):
+    """The seed's tree: Debian's signed shim -> a per-run GRUB with http -> the Debian-signed
+    kernel -> a proof initrd (HTTPS: and the seed's ssl.img). Built per run (``chain.py``)."""
+
+    file_name = "EFI/BOOT/bootx64.efi"
+    skips = frozenset()
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.IMAGE: prove_shim_ran}
+    silence_after_download = 30.0
+    """Shim is silent, and so is GRUB while it fetches the kernel: only the stages' own stops
+    (a prompt, a panic, the menu again) or the deadline end a chain early."""
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_PAYLOAD, "chain"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("chain",)
+
+    def conflict(self, case: Case) -> str | None:
+        if not isinstance(case.source, Dhcp | Preset):
+            return "a chain is booted from DHCP's offer or a preset URL"
+        return None
+
+    def expectation(self, case: Case) -> Expectation | None:
+        if isinstance(case.source, Dhcp) and case.source.host == "name":
+            # The seed's DNS device-path note, today: with a name server in the offer, shim
+            # copes, and Debian's GRUB 2.06 has empty root, prefix and cmdpath.
+            return Expectation("failed", Phase.LOADER, "did not fetch its grub.cfg")
+        return None
+
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
+        from .chain import ChainSpec, build_chain
+
+        where = case.locations(Addressing())
+        tree_url = where.http_url.rsplit("/EFI/", 1)[0]
+        certificate = tls.server_certificate if tls is not None and case.scheme == "https" else None
+        spec = ChainSpec(image.case_id, image.nonce, tree_url, certificate)
+        return build_chain(destination, workdir, spec)
+
+
+# -- firmware profile ------------------------------------------------------------------------
+class FirmwareProfile(Part):
+    kind = "firmware"
+    secure_boot: ClassVar[bool] = False
+
+    def trust(self, program: Path, workdir: Path) -> Path | None:
+        """Make ``program`` (what the harness built) trusted; the certificate to enroll."""
+        return None
+
+    def prepare_vars(self, vars_copy: Path, certificate: Path | None) -> None:
+        """Edit the private vars copy before power-on."""
+
+
+@dataclass(frozen=True)
+class PlainFirmware(FirmwareProfile):
     """The firmware as discovered (or given with --ovmf-code), no Secure Boot."""
 
-    kind = "firmware"
+
+SECURE_BOOT_ARGS = ("-machine", "smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
+"""SMM, and the vars flash writable only from SMM: what OVMF's Secure Boot build requires."""
+
+
+@dataclass(frozen=True)
+class SecureBoot(FirmwareProfile):
+    """OVMF's Secure Boot build with Microsoft's keys enrolled (a private copy of the ``.ms``
+    vars). ``sign``: the harness signs what it built (the proof image, a chain's GRUB) with a
+    throw-away key and enrolls its certificate in db; without, it is neither signed nor
+    enrolled, and must be refused."""
+
+    sign: bool = True
+    secure_boot = True
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_FAULT, "secureboot" if self.sign else "secureboot-unsigned"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("secureboot",)
+
+    def conflict(self, case: Case) -> str | None:
+        return "an ISO is not signed per run; boot it without Secure Boot" if isinstance(
+            case.payload, ProofIso) else None  # fmt: skip
+
+    def machine(self, case: Case, spec: MachineSpec) -> MachineSpec:
+        return dataclasses.replace(spec, extra_args=(*SECURE_BOOT_ARGS, *spec.extra_args))
+
+    def expectation(self, case: Case) -> Expectation | None:
+        if self.sign:
+            return None
+        if isinstance(case.payload, Chain):
+            return Expectation("failed", Phase.LOADER, "Verification failed")
+        return Expectation("failed", Phase.IMAGE, "Secure Boot")
+
+    def trust(self, program: Path, workdir: Path) -> Path | None:
+        if not self.sign:
+            return None
+        from .signing import make_signing_key, sign_program
+
+        key = make_signing_key(workdir / "secureboot")
+        sign_program(program, key)
+        return key.certificate
+
+    def prepare_vars(self, vars_copy: Path, certificate: Path | None) -> None:
+        if certificate is not None:
+            from .signing import enroll_in_db
+
+            enroll_in_db(vars_copy, certificate)
 
 
 # -- faults ----------------------------------------------------------------------------------
@@ -480,7 +594,7 @@ class Case:
     scheme: Scheme = "http"
     source: UrlSource = field(default_factory=Dhcp)
     payload: Payload = field(default_factory=ProofEfi)
-    firmware: PlainFirmware = field(default_factory=PlainFirmware)
+    firmware: FirmwareProfile = field(default_factory=PlainFirmware)
     faults: tuple[Fault, ...] = ()
     arch: Arch = "x86_64"
     expect: Expectation | None = None
@@ -650,7 +764,25 @@ FAULT_CASES: tuple[Case, ...] = (
     fault_case("ipv4", "http", HttpStatus(500)),
 )
 
-ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES
+# The seed's installation tree booted for real (shim -> GRUB -> Linux + initrd). Debian's GRUB
+# 2.06 needs the seed's workaround (an IP URL, no name server); without it, the DNS-node case.
+CHAIN_CASES: tuple[Case, ...] = (
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain()),
+    Case("ipv6", "http", Dhcp(host="literal"), payload=Chain()),
+    Case("ipv4", "https", Dhcp(host="literal"), payload=Chain()),
+    Case("ipv4", "http", Dhcp(host="name"), payload=Chain()),
+)
+
+SECURE_BOOT_CASES: tuple[Case, ...] = (
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain(), firmware=SecureBoot()),
+    Case("ipv4", "http", firmware=SecureBoot(sign=False)),
+    Case("ipv4", "http", firmware=SecureBoot()),
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain(), firmware=SecureBoot(sign=False)),
+)
+
+ALL_CASES: tuple[Case, ...] = (
+    DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES + CHAIN_CASES + SECURE_BOOT_CASES
+)
 
 MARKERS: dict[str, str] = {
     "core": "the five cases of the default matrix",
@@ -664,6 +796,8 @@ MARKERS: dict[str, str] = {
     "dhcp6_variants": "the seed's DHCPv6 vendor-class configurations",
     "pxe": "PXE (TFTP) boot from the same mixed DHCP servers",
     "uri": "the boot URI set in the firmware, not offered by DHCP",
+    "chain": "the seed's tree: shim -> GRUB -> Linux kernel + initrd, every stage proven",
+    "secureboot": "OVMF with Secure Boot on and Microsoft's keys enrolled",
 }
 
 

@@ -37,6 +37,12 @@ FV_SIGNATURE = b"_FVH"
 FV_SIGNATURE_OFFSET = 40
 MIN_VARS_BYTES = 128 * 1024
 UNWANTED_FEATURES = {"secure-boot", "requires-smm", "enrolled-keys", "amd-sev-snp", "intel-tdx"}
+SECURE_BOOT_FEATURES = {"secure-boot", "requires-smm", "enrolled-keys"}
+"""The Secure Boot profile: Secure Boot on, Microsoft's keys enrolled in the vars template."""
+SECURE_BOOT_FALLBACK = (
+    Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"),
+    Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd"),
+)
 INSTALL_HINT = "apt-get install ovmf (or make setup), or pass --httpboot-ovmf-code/--ovmf-code"
 
 
@@ -54,20 +60,23 @@ class Firmware:
         return destination
 
 
-def find_firmware(code: Path | None = None, vars_template: Path | None = None) -> Firmware:
-    """Explicit paths win; otherwise descriptors, then known distribution paths."""
+def find_firmware(
+    code: Path | None = None, vars_template: Path | None = None, *, secure_boot: bool = False
+) -> Firmware:
+    """Explicit paths win; otherwise descriptors, then known distribution paths. ``secure_boot``
+    asks for a build with Secure Boot and SMM and a template with Microsoft's keys enrolled."""
     if code is not None:
         check_volume(code, "OVMF code")
         if vars_template is None:
             vars_template = _matching_vars(code)
         check_volume(vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
         return Firmware(code, vars_template, "given explicitly")
-    for _, described in _descriptor_candidates():
+    for _, described in _descriptor_candidates(secure_boot):
         chosen = Firmware(described.code, vars_template or described.vars_template, described.why)
         if chosen.code.is_file() and chosen.vars_template.is_file():
             check_volume(chosen.vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
             return chosen
-    for code_path, vars_path in FALLBACK_PAIRS:
+    for code_path, vars_path in (SECURE_BOOT_FALLBACK,) if secure_boot else FALLBACK_PAIRS:
         if code_path.is_file() and (vars_template or vars_path).is_file():
             chosen_vars = vars_template or vars_path
             check_volume(chosen_vars, "OVMF vars", min_bytes=MIN_VARS_BYTES)
@@ -88,7 +97,7 @@ def _matching_vars(code: Path) -> Path:
     )
 
 
-def _descriptor_candidates() -> Iterable[tuple[Path, Firmware]]:
+def _descriptor_candidates(secure_boot: bool = False) -> Iterable[tuple[Path, Firmware]]:
     """Descriptors in QEMU's order: by file name across dirs, earlier dirs shadowing later."""
     by_name: dict[str, Path] = {}
     for folder in DESCRIPTOR_DIRS:
@@ -101,15 +110,17 @@ def _descriptor_candidates() -> Iterable[tuple[Path, Firmware]]:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        firmware = _usable(data, path)
+        firmware = _usable(data, path, secure_boot)
         if firmware is not None:
             yield path, firmware
 
 
-def _usable(data: dict[str, Any], path: Path) -> Firmware | None:
+def _usable(data: dict[str, Any], path: Path, secure_boot: bool = False) -> Firmware | None:
     if "uefi" not in data.get("interface-types", []):
         return None
-    if UNWANTED_FEATURES & set(data.get("features", [])):
+    features = set(data.get("features", []))
+    unwanted = UNWANTED_FEATURES - SECURE_BOOT_FEATURES if secure_boot else UNWANTED_FEATURES
+    if unwanted & features or (secure_boot and not SECURE_BOOT_FEATURES <= features):
         return None
     targets = data.get("targets", [])
     if not any(

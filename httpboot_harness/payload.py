@@ -22,10 +22,37 @@ GRUB_MODULES = ("echo", "halt")
 
 
 @dataclass(frozen=True)
+class Served:
+    """A file a boot chain fetches after the firmware's download, in the order it must come."""
+
+    phase: str
+    """The phase whose proof it is (``loader``, ``kernel``, ``initrd``; ``image`` for what the
+    firmware's image fetches)."""
+    path: str
+    """Its URL path, as the server logs it (shim's double slash aside)."""
+    size: int
+    what: str
+    """What it is, for the proof line (``grubx64.efi``, ``grub.cfg``, ``the kernel``...)."""
+    members: tuple[str, ...] = ()
+    """For a certificate initrd: the files the proof initrd must find."""
+
+
+@dataclass(frozen=True)
 class ProofImage:
     path: Path
     case_id: str
     nonce: str
+    served: tuple[Served, ...] = ()
+    """What a chain fetches after the image, in order; empty for the proof program."""
+    kernel_cmdline: str = ""
+    """The kernel command line the chain's GRUB config serves."""
+    own_program: Path | None = None
+    """The EFI program the harness built that the firmware (or shim) must trust under Secure
+    Boot: the image itself, or a chain's GRUB. None: the image as built."""
+
+    @property
+    def trusted_program(self) -> Path:
+        return self.own_program or self.path
 
     @property
     def proof_line(self) -> str:

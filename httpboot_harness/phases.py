@@ -1,7 +1,10 @@
 """The phase table: the one place that lists the links of a boot and how each one is proven.
 
     firmware -> boot-entry -> dhcp -> dns -> connect (http) | tls (https) -> download -> image
-    -> poweroff
+    -> [loader -> kernel -> initrd] -> poweroff
+
+The bracketed stages belong to a boot chain (shim -> GRUB -> Linux + initrd) and apply only to
+a payload that brings them (``CHAIN_PHASES``).
 
 For every phase the table holds its progress label, the timing key set when it is reached, the
 console lines that mark it in the timeline, the default proof (a function of the evidence that
@@ -16,6 +19,7 @@ image's nonce) stands for the console lines of the earlier ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,7 +46,23 @@ class Phase(StrEnum):
     TLS = "tls"
     DOWNLOAD = "download"
     IMAGE = "image"
+    LOADER = "loader"
+    KERNEL = "kernel"
+    INITRD = "initrd"
     POWEROFF = "poweroff"
+
+
+CHAIN_PHASES = frozenset({Phase.LOADER, Phase.KERNEL, Phase.INITRD})
+GRUB_BANNER = "Welcome to GRUB!"
+KERNEL_BANNER = "Linux version "
+STAGE_LINE = re.compile(
+    r"Welcome to GRUB!|Linux version |HTTPBOOT-PROOF|EFI stub: |hbh-grub: |^\s*error: |"
+    r"Verification failed|[Ss]ecurity [Vv]iolation|Kernel panic|grub> |Failed to |start_image"
+)
+"""Console lines a chain's stages print: their marks, their errors and their prompts."""
+STOP_LINE = re.compile(r"grub> *$|Kernel panic - not syncing|^Shell> *$", re.MULTILINE)
+"""A boot that stopped at a prompt or in a panic: judged when it appears, not at the deadline
+(GRUB's normal mode may print nothing before its prompt)."""
 
 
 @dataclass(frozen=True)
@@ -208,6 +228,112 @@ def _prove_image(ev: Evidence) -> str | None:
     return f"console: {ev.proof_line!r}" if ev.console.proof_seen else None
 
 
+# -- a boot chain's stages -----------------------------------------------------------------
+def _scheme(port: int) -> str:
+    return "https" if port == HTTPS_PORT else "http"
+
+
+def _squeezed(path: str) -> str:
+    """Shim asks for ``<dir>//grubx64.efi``: the same file."""
+    return re.sub("/+", "/", path)
+
+
+def _chain_fetches(ev: Evidence) -> dict[str, str]:
+    """Each chain file fetched whole (GET, 200, its full size, from the case's family) after the
+    firmware's image and after every file before it, in order: path -> one line of proof."""
+    found: dict[str, str] = {}
+    position = next(
+        (i for i, r in enumerate(ev.access) if r.path == ev.image_path and r.status == 200), None
+    )
+    if position is None:
+        return found
+    for served in ev.served:
+        for index, r in enumerate(ev.access[position + 1 :], start=position + 1):
+            if (r.method == "GET" and r.status == 200 and r.bytes == served.size
+                    and _squeezed(r.path) == served.path
+                    and family_of(r.client) == ev.case.family):  # fmt: skip
+                found[served.path] = (
+                    f"GET {r.path} 200 {r.bytes} bytes over {_scheme(r.port)} ({r.agent})"
+                )
+                position = index
+                break
+        else:
+            return found
+    return found
+
+
+def _stage_fetched(ev: Evidence, phase: Phase) -> str | None:
+    """Every file of ``phase`` fetched in order, joined; None when one is missing."""
+    fetches = _chain_fetches(ev)
+    files = [s for s in ev.served if s.phase == phase.value]
+    if not files or any(s.path not in fetches for s in files):
+        return None
+    return "; ".join(fetches[s.path] for s in files)
+
+
+def _stage_line(ev: Evidence, needle: str) -> str | None:
+    return next((line for line in ev.console.stage_lines if needle in line), None)
+
+
+def _chain_report(ev: Evidence) -> dict[str, str] | None:
+    """The proof initrd's line, split: secureboot, certs, cmdline."""
+    line = _stage_line(ev, ev.proof_line + " ")
+    if line is None:
+        return None
+    found = re.search(r"secureboot=(?P<sb>\S+) certs=(?P<certs>\S*) cmdline=(?P<cmdline>.*)$", line)
+    return found.groupdict() if found else None
+
+
+def prove_shim_ran(ev: Evidence) -> str | None:
+    """A chain's image is shim, silent on the console: it ran when it fetched its second stage."""
+    fetched = _stage_fetched(ev, Phase.IMAGE)
+    return f"shim ran: it fetched its second stage: {fetched}" if fetched else None
+
+
+def _prove_loader(ev: Evidence) -> str | None:
+    fetched = _stage_fetched(ev, Phase.LOADER)
+    if fetched is None:
+        return None
+    if _stage_line(ev, GRUB_BANNER) is not None:
+        return f"console: {GRUB_BANNER!r}; {fetched}"
+    return f"{fetched}; (console line lost; the initrd's proof stands for it)" if (
+        ev.console.proof_seen) else None  # fmt: skip
+
+
+def _prove_kernel(ev: Evidence) -> str | None:
+    fetched = _stage_fetched(ev, Phase.KERNEL)
+    banner = _stage_line(ev, KERNEL_BANNER)
+    if fetched is None or (banner is None and not ev.console.proof_seen):
+        return None
+    report = _chain_report(ev)
+    if report is not None and not report["cmdline"].strip().endswith(ev.kernel_cmdline):
+        return None
+    said = f"console: {banner.strip()[:60]!r}" if banner else "its banner was lost"
+    got = f"; command line as served: {ev.kernel_cmdline!r}" if report else ""
+    return f"{fetched}; {said}{got}"
+
+
+def _expected_secure_boot(ev: Evidence) -> str:
+    return "1" if ev.case.firmware.secure_boot else "0"
+
+
+def _missing_certs(ev: Evidence, report: dict[str, str]) -> list[str]:
+    present = set(report["certs"].split(","))
+    wanted = {"/".join(m.split("/")[-2:]) for s in ev.served for m in s.members}
+    return sorted(wanted - present)
+
+
+def _prove_initrd(ev: Evidence) -> str | None:
+    fetched = _stage_fetched(ev, Phase.INITRD)
+    report = _chain_report(ev)
+    if fetched is None or report is None:
+        return None
+    if report["sb"] != _expected_secure_boot(ev) or _missing_certs(ev, report):
+        return None
+    certs = f", certificate files {report['certs'].rstrip(',')}" if report["certs"] else ""
+    return f"{fetched}; console: {ev.proof_line!r} with SecureBoot={report['sb']}{certs}"
+
+
 def _prove_poweroff(ev: Evidence) -> str | None:
     event = ev.shutdown_event
     if event and event.get("guest") is True and event.get("reason") == "guest-shutdown":
@@ -309,9 +435,56 @@ def _explain_image(ev: Evidence) -> str:
             "Secure Boot refused the image: the firmware reported "
             f"{ev.console.security_violation!r} after the download"
         )
+    if ev.returned_to_menu and ev.case.firmware.secure_boot:
+        return (
+            "Secure Boot: the firmware downloaded the image and went back to its menu without "
+            "running it (an image it does not trust)"
+        )
     if ev.returned_to_menu:
         return "the firmware went back to its menu after the download without running the image"
     return "the image's proof line never appeared on the console"
+
+
+def _stage_errors(ev: Evidence) -> str:
+    """The chain's error and refusal lines, quoted."""
+    words = ("error", "Verification failed", "ecurity", "panic", "Failed", "grub>")
+    lines = [line.strip() for line in ev.console.stage_lines if any(w in line for w in words)]
+    return f"; console: {' / '.join(dict.fromkeys(lines[-5:]))}" if lines else ""
+
+
+def _chain_gets(ev: Evidence) -> str:
+    got = [f"{r.method} {r.path} {r.status}" for r in ev.access if r.path != ev.image_path]
+    return f"; after the image the server saw {got or 'no request'}"
+
+
+def _explain_loader(ev: Evidence) -> str:
+    if _stage_line(ev, GRUB_BANNER) is None:
+        said = "GRUB never started (no 'Welcome to GRUB!'): shim did not run it"
+    else:
+        said = "GRUB started but did not fetch its grub.cfg"
+    return said + _stage_errors(ev) + _chain_gets(ev)
+
+
+def _explain_kernel(ev: Evidence) -> str:
+    report = _chain_report(ev)
+    if report is not None and not report["cmdline"].strip().endswith(ev.kernel_cmdline):
+        return f"the kernel ran with {report['cmdline']!r}, not the served {ev.kernel_cmdline!r}"
+    if _stage_fetched(ev, Phase.KERNEL) is None:
+        said = "GRUB did not fetch the whole kernel"
+    else:
+        said = "the kernel was fetched and never printed its banner"
+    return said + _stage_errors(ev) + _chain_gets(ev)
+
+
+def _explain_initrd(ev: Evidence) -> str:
+    report = _chain_report(ev)
+    if _stage_fetched(ev, Phase.INITRD) is None:
+        return "GRUB did not fetch every initrd whole" + _stage_errors(ev) + _chain_gets(ev)
+    if report is None:
+        return "the initrd's proof line never appeared" + _stage_errors(ev)
+    if report["sb"] != _expected_secure_boot(ev):
+        return f"the initrd saw SecureBoot={report['sb']}, expected {_expected_secure_boot(ev)}"
+    return f"the initrd did not find the certificate files {_missing_certs(ev, report)}"
 
 
 def _explain_poweroff(ev: Evidence) -> str:
@@ -342,6 +515,12 @@ PHASES: tuple[PhaseSpec, ...] = (
     ), _prove_http_download, _explain_download),
     PhaseSpec(Phase.IMAGE, "image running", "firmware", (("Welcome to GRUB!", "image started"),),
               _prove_image, _explain_image),
+    PhaseSpec(Phase.LOADER, "loader", "loader", ((GRUB_BANNER, "GRUB started"),), _prove_loader,
+              _explain_loader),
+    PhaseSpec(Phase.KERNEL, "kernel", "kernel", ((KERNEL_BANNER, "the kernel started"),),
+              _prove_kernel, _explain_kernel),
+    PhaseSpec(Phase.INITRD, "initrd", "initrd", (("HTTPBOOT-PROOF", "the initrd's proof line"),),
+              _prove_initrd, _explain_initrd),
     PhaseSpec(Phase.POWEROFF, "power-off", "poweroff", (), _prove_poweroff, _explain_poweroff),
 )  # fmt: skip
 """In boot order. The ``firmware`` timing key (guest start to the image running) is kept from

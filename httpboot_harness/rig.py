@@ -80,7 +80,10 @@ class Rig:
                 f"QEMU ({self.settings.qemu}) is not installed",
                 "apt-get install qemu-system-x86 (or make setup), or pass --qemu",
             )
-        self.firmware = find_firmware(self.settings.ovmf_code, self.settings.ovmf_vars)
+        secure_boot = self.case.firmware.secure_boot
+        # The Secure Boot profile asks discovery for its own build; --ovmf-code is a plain one.
+        given = () if secure_boot else (self.settings.ovmf_code, self.settings.ovmf_vars)
+        self.firmware = find_firmware(*given, secure_boot=secure_boot)
         self.accel, self.accel_reason = resolve_accel(
             self.settings.accel, self.settings.qemu, self.firmware
         )
@@ -98,14 +101,18 @@ class Rig:
         image = build_proof_image(
             folder / "www" / where.pxe_file, self.case.id, script=folder / "proof-image.cfg"
         )
-        self.image = self.case.payload.build(image, folder / "www" / where.served_file, folder)
         if self.case.scheme == "https" and self.tls is None:
             self.tls = make_tls_material(folder / "tls", self.addressing)
+        self.image = self.case.payload.build(
+            image, folder / "www" / where.served_file, folder, self.case, self.tls
+        )
+        trusted = self.case.firmware.trust(self.image.trusted_program, folder)
         self._start_servers(lab.name, deadline)
         self.timings["lab_setup"] = time.monotonic() - lab_started
 
         vars_copy = self.firmware.copy_vars(folder / "OVMF_VARS.fd")
         self.case.source.prepare_vars(vars_copy, where)
+        self.case.firmware.prepare_vars(vars_copy, trusted)
         machine = Machine(
             self._machine_spec(self.firmware.code, vars_copy),
             netns=lab.name, tag=lab.name, workdir=folder,

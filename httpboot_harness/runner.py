@@ -35,7 +35,7 @@ from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
 from .machine import Machine
 from .netcapture import NetEvent, read_capture
 from .ovmf_menu import MenuEntryMissing, OvmfMenu
-from .phases import PHASES, SPECS, Phase, console_marks
+from .phases import PHASES, SPECS, STOP_LINE, Phase, console_marks
 from .rig import Rig
 from .timeline import TimelineEvent, build_timeline
 from .tls import TlsMaterial
@@ -267,9 +267,13 @@ class _CaseRun:
                 self.progress("firmware error")
             if error_seen_at is not None and now - error_seen_at > ERROR_GRACE_SECONDS:
                 return
+            if STOP_LINE.search(plain[-2000:]):  # a prompt or a panic: nothing more will come
+                console.settle(deadline.sooner(1.0))
+                return
             last = console.last_output or now
             attempt_over = "Downloading...100%" in plain or "NBP file downloaded" in plain
-            if attempt_over and proof_line not in plain and now - last > SILENCE_AFTER_ATTEMPT:
+            silence = self.case.payload.silence_after_download or SILENCE_AFTER_ATTEMPT
+            if attempt_over and proof_line not in plain and now - last > silence:
                 return
             if deadline.expired():
                 raise HarnessTimeout("the case's deadline passed while the firmware was booting")
@@ -332,6 +336,8 @@ class _CaseRun:
         if console.first_output is not None:
             timings[SPECS[Phase.FIRMWARE].timing_key] = console.first_output - t0
         for spec in PHASES:
+            if spec.phase not in self.case.phases:
+                continue
             arrivals = [a for needle, _ in spec.console_marks if (a := console.arrival(needle))]
             if arrivals and spec.timing_key not in timings:
                 timings[spec.timing_key] = max(arrivals) - t0
@@ -381,6 +387,8 @@ class _CaseRun:
             network=network,
             menu_problem=self.seen.menu_problem,
             returned_to_menu=self.seen.returned_to_menu,
+            served=image.served,
+            kernel_cmdline=image.kernel_cmdline,
         )
 
     def _console_tail(self, count: int = 20) -> list[str]:
