@@ -8,6 +8,7 @@ the console only if the downloaded image really executed; the nonce is fresh for
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 import shutil
 import subprocess
@@ -53,6 +54,14 @@ class ProofImage:
     @property
     def trusted_program(self) -> Path:
         return self.own_program or self.path
+
+    def measured(self, document_root: Path) -> ProofImage:
+        """The same, with each served file's size read again (signing makes a file larger)."""
+        served = tuple(
+            dataclasses.replace(s, size=(document_root / s.path.lstrip("/")).stat().st_size)
+            for s in self.served
+        )
+        return dataclasses.replace(self, served=served)
 
     @property
     def proof_line(self) -> str:

@@ -60,9 +60,17 @@ STAGE_LINE = re.compile(
     r"Verification failed|[Ss]ecurity [Vv]iolation|Kernel panic|grub> |Failed to |start_image"
 )
 """Console lines a chain's stages print: their marks, their errors and their prompts."""
-STOP_LINE = re.compile(r"grub> *$|Kernel panic - not syncing|^Shell> *$", re.MULTILINE)
-"""A boot that stopped at a prompt or in a panic: judged when it appears, not at the deadline
-(GRUB's normal mode may print nothing before its prompt)."""
+STOP_LINE = re.compile(
+    r"grub> *$|Kernel panic - not syncing|^Shell> *$|Verification failed: ", re.MULTILINE
+)
+"""A boot that stopped at a prompt, in a panic or at shim's refusal (a box that waits for a
+key): judged when it appears, not at the deadline (GRUB's normal mode may print nothing before
+its prompt)."""
+STAGE_ERROR = re.compile(
+    r"error: [^│\n]*|Verification failed: [^│\n]*|Kernel panic[^│\n]*|grub>"
+)
+"""The words of a stage's error, without the box shim draws around it (shim's "Failed to fetch
+image" for its optional files is noise: the server's 404s are in the cause anyway)."""
 
 
 @dataclass(frozen=True)
@@ -447,9 +455,8 @@ def _explain_image(ev: Evidence) -> str:
 
 def _stage_errors(ev: Evidence) -> str:
     """The chain's error and refusal lines, quoted."""
-    words = ("error", "Verification failed", "ecurity", "panic", "Failed", "grub>")
-    lines = [line.strip() for line in ev.console.stage_lines if any(w in line for w in words)]
-    return f"; console: {' / '.join(dict.fromkeys(lines[-5:]))}" if lines else ""
+    said = [m.strip() for line in ev.console.stage_lines for m in STAGE_ERROR.findall(line)]
+    return f"; console: {' / '.join(dict.fromkeys(said[-5:]))}" if said else ""
 
 
 def _chain_gets(ev: Evidence) -> str:

@@ -107,6 +107,7 @@ class Rig:
             image, folder / "www" / where.served_file, folder, self.case, self.tls
         )
         trusted = self.case.firmware.trust(self.image.trusted_program, folder)
+        self.image = self.image.measured(folder / "www")
         self._start_servers(lab.name, deadline)
         self.timings["lab_setup"] = time.monotonic() - lab_started
 

@@ -267,7 +267,7 @@ class _CaseRun:
                 self.progress("firmware error")
             if error_seen_at is not None and now - error_seen_at > ERROR_GRACE_SECONDS:
                 return
-            if STOP_LINE.search(plain[-2000:]):  # a prompt or a panic: nothing more will come
+            if STOP_LINE.search(plain[-8000:]):  # a prompt, a panic, a refusal: nothing more comes
                 console.settle(deadline.sooner(1.0))
                 return
             last = console.last_output or now
