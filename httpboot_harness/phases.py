@@ -66,9 +66,7 @@ STOP_LINE = re.compile(
 """A boot that stopped at a prompt, in a panic or at shim's refusal (a box that waits for a
 key): judged when it appears, not at the deadline (GRUB's normal mode may print nothing before
 its prompt)."""
-STAGE_ERROR = re.compile(
-    r"error: [^│\n]*|Verification failed: [^│\n]*|Kernel panic[^│\n]*|grub>"
-)
+STAGE_ERROR = re.compile(r"error: [^│\n]*|Verification failed: [^│\n]*|Kernel panic[^│\n]*|grub>")
 """The words of a stage's error, without the box shim draws around it (shim's "Failed to fetch
 image" for its optional files is noise: the server's 404s are in the cause anyway)."""
 
@@ -248,25 +246,33 @@ def _squeezed(path: str) -> str:
 
 def _chain_fetches(ev: Evidence) -> dict[str, str]:
     """Each chain file fetched whole (GET, 200, its full size, from the case's family) after the
-    firmware's image and after every file before it, in order: path -> one line of proof."""
+    firmware's image and after every file of the stages before its own (within a stage GRUB
+    may fetch in any order: it opens every initrd before reading one): path -> proof line."""
     found: dict[str, str] = {}
-    position = next(
+    start = next(
         (i for i, r in enumerate(ev.access) if r.path == ev.image_path and r.status == 200), None
     )
-    if position is None:
+    if start is None:
         return found
-    for served in ev.served:
-        for index, r in enumerate(ev.access[position + 1 :], start=position + 1):
-            if (r.method == "GET" and r.status == 200 and r.bytes == served.size
-                    and _squeezed(r.path) == served.path
-                    and family_of(r.client) == ev.case.family):  # fmt: skip
-                found[served.path] = (
-                    f"GET {r.path} 200 {r.bytes} bytes over {_scheme(r.port)} ({r.agent})"
-                )
-                position = index
-                break
-        else:
-            return found
+    stages = list(dict.fromkeys(s.phase for s in ev.served))
+    for stage in stages:
+        last = start
+        for served in (s for s in ev.served if s.phase == stage):
+            index = next(
+                (i for i, r in enumerate(ev.access) if i > start and r.method == "GET"
+                 and r.status == 200 and r.bytes == served.size
+                 and _squeezed(r.path) == served.path
+                 and family_of(r.client) == ev.case.family),
+                None,
+            )  # fmt: skip
+            if index is None:
+                return found
+            r = ev.access[index]
+            found[served.path] = (
+                f"GET {r.path} 200 {r.bytes} bytes over {_scheme(r.port)} ({r.agent})"
+            )
+            last = max(last, index)
+        start = last
     return found
 
 
@@ -469,6 +475,8 @@ def _explain_loader(ev: Evidence) -> str:
         said = "GRUB never started (no 'Welcome to GRUB!'): shim did not run it"
     else:
         said = "GRUB started but did not fetch its grub.cfg"
+        if (own := _stage_line(ev, "hbh-grub: ")) is not None:
+            said += f" (its early config saw {own.strip().removeprefix('hbh-grub: ')!r})"
     return said + _stage_errors(ev) + _chain_gets(ev)
 
 
