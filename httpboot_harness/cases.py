@@ -29,7 +29,14 @@ from typing import TYPE_CHECKING, ClassVar, Literal
 from .errors import UsageError
 from .evidence import Verdict
 from .network import Addressing
-from .phases import CHAIN_PHASES, Phase, Prover, prove_shim_ran, prove_tftp_download
+from .phases import (
+    CHAIN_PHASES,
+    Phase,
+    Prover,
+    prove_dhcp4_without_router,
+    prove_shim_ran,
+    prove_tftp_download,
+)
 from .server import ServerPlan
 from .services.dhcpd6 import Dhcp6Vendor
 
@@ -585,6 +592,22 @@ class HttpStatus(Fault):
         return dataclasses.replace(plan, status_overrides=((path, self.status),))
 
 
+@dataclass(frozen=True)
+class NoRouter(Fault):
+    """The DHCPv4 offer has no router option. The seed's note: shim then failed with "Invalid
+    Parameter". Today's shim 16.1 fetches GRUB from its own subnet all the same: the case shows
+    that the whole chain boots, with proof that no router was offered."""
+
+    word = "no-router"
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DHCP: prove_dhcp4_without_router}
+
+    def conflict(self, case: Case) -> str | None:
+        return None if case.family == "ipv4" else "no-router is a DHCPv4 (dnsmasq) fault"
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, router=False)
+
+
 # -- the case --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -771,6 +794,7 @@ CHAIN_CASES: tuple[Case, ...] = (
     Case("ipv6", "http", Dhcp(host="literal"), payload=Chain()),
     Case("ipv4", "https", Dhcp(host="literal"), payload=Chain()),
     Case("ipv4", "http", Dhcp(host="name"), payload=Chain()),
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain(), faults=(NoRouter(),)),
 )
 
 SECURE_BOOT_CASES: tuple[Case, ...] = (

@@ -127,7 +127,8 @@ for word in $(cat /proc/cmdline); do
   case "$word" in {NONCE_PARAMETER}=*) nonce="${{word#{NONCE_PARAMETER}=}}";; esac
 done
 certs=$(cd /var/lib/ca-certificates 2>/dev/null && ls -d */* | tr '\\n' ',')
-echo "HTTPBOOT-PROOF {case_id} $nonce secureboot=$sb certs=${{certs:-none}} cmdline=$(cat /proc/cmdline)"
+line="HTTPBOOT-PROOF {case_id} $nonce secureboot=$sb certs=${{certs:-none}}"
+echo "$line cmdline=$(cat /proc/cmdline)"
 poweroff -f
 """
 

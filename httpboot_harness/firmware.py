@@ -120,7 +120,7 @@ def _usable(data: dict[str, Any], path: Path, secure_boot: bool = False) -> Firm
         return None
     features = set(data.get("features", []))
     unwanted = UNWANTED_FEATURES - SECURE_BOOT_FEATURES if secure_boot else UNWANTED_FEATURES
-    if unwanted & features or (secure_boot and not SECURE_BOOT_FEATURES <= features):
+    if unwanted & features or (secure_boot and not features >= SECURE_BOOT_FEATURES):
         return None
     targets = data.get("targets", [])
     if not any(

@@ -132,6 +132,14 @@ def _prove_dhcp4(ev: Evidence) -> str | None:
     return None
 
 
+def prove_dhcp4_without_router(ev: Evidence) -> str | None:
+    """The offer was taken, and no DHCPv4 answer carried a router (option 3)."""
+    proof = _prove_dhcp4(ev)
+    if proof is None or any("3" in ex.options_sent for ex in ev.servers.dhcp4):
+        return None
+    return f"{proof}; no router option (3) sent"
+
+
 def _boot_client_class(ev: Evidence) -> str:
     """The vendor class the boot client sends: its offer's (PXE: PXEClient), else HTTPClient."""
     return ev.case.source.offer or "HTTPClient"

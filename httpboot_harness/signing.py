@@ -38,7 +38,8 @@ def make_signing_key(folder: Path) -> SigningKey:
     """A fresh self-signed code-signing certificate and key, valid for a day around now."""
     folder.mkdir(parents=True, exist_ok=True)
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "httpboot-harness throw-away db key")])
+    common_name = "httpboot-harness throw-away db key"
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     certificate = (
         x509.CertificateBuilder()

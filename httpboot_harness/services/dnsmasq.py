@@ -47,6 +47,8 @@ class Dnsmasq(Service):
     has no other hosts, so the tuned profile turns it off; the seed profile keeps it."""
     http_vendor_class: bool = True
     """Send option 60 HTTPClient; off only to show that the firmware ignores such an offer."""
+    router: bool = True
+    """Offer the server as the router (option 3); off for the seed's shim "no router" note."""
 
     name = "dnsmasq"
     binary = Binary("dnsmasq", "dnsmasq-base")
@@ -74,8 +76,10 @@ class Dnsmasq(Service):
                 *([] if self.ping_before_offer else ["no-ping"]),
                 f"dhcp-leasefile={workdir / 'dnsmasq.leases'}",
                 "log-dhcp",
-                f"dhcp-option=option:router,{a.server_v4.ip}",
-            ]
+                # An empty option: none sent.
+                f"dhcp-option=option:router,{a.server_v4.ip}" if self.router else (
+                    "dhcp-option=option:router"),
+            ]  # fmt: skip
             if self.name_server:
                 lines.append(f"dhcp-option=option:dns-server,{a.server_v4.ip}")
             else:
@@ -123,6 +127,8 @@ class Dhcp4Exchange:
     mac: str
     vendor_class_sent: bool
     bootfile: str | None
+    options_sent: tuple[str, ...] = ()
+    """The option codes dnsmasq sent in this transaction."""
 
 
 def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
@@ -130,10 +136,12 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
     messages: dict[str, list[tuple[str, str, str]]] = {}
     vendor: dict[str, bool] = {}
     bootfile: dict[str, str] = {}
+    sent: dict[str, list[str]] = {}
     for line in text.splitlines():
         if m := _DNSMASQ_DHCP.search(line):
             messages.setdefault(m["xid"], []).append((m["message"], m["address"], m["mac"]))
         elif m := _DNSMASQ_SENT.search(line):
+            sent.setdefault(m["xid"], []).append(m["code"])
             if m["code"] == "60" and _HTTPCLIENT_HEX in m["value"].lower():
                 vendor[m["xid"]] = True
             if m["code"] == "67":
@@ -148,6 +156,7 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
                 mac=seen[-1][2],
                 vendor_class_sent=vendor.get(xid, False),
                 bootfile=bootfile.get(xid),
+                options_sent=tuple(dict.fromkeys(sent.get(xid, ()))),
             )
         )
     return exchanges

@@ -29,19 +29,21 @@ def test_matrix_cases_become_test_ids(pytester: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("expression", "count"),
     [
-        ("ipv6", 10),
-        ("ipv4", 14),
-        ("https", 3),
+        ("ipv6", 11),
+        ("ipv4", 22),
+        ("https", 4),
         ("ipv6 and https", 1),
-        ("http and not https", 19),
-        ("literal", 2),
+        ("http and not https", 27),
+        ("literal", 8),
         ("iso", 3),
         ("dhcp6_variants", 4),
         ("pxe", 2),
         ("uri", 5),
         ("core", 5),
         ("core and ipv6", 2),
-        ("fault", 6),
+        ("fault", 7),
+        ("chain", 7),
+        ("secureboot", 4),
     ],
 )
 def test_markers_select_cases(pytester: pytest.Pytester, expression: str, count: int) -> None:
