@@ -151,6 +151,19 @@ def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]
         )
     except HarnessError as exc:
         checks.append(Check("OVMF", False, str(exc), "apt-get install ovmf, or pass --ovmf-code"))
+    try:
+        secure = find_firmware(secure_boot=True)
+        checks.append(
+            Check(
+                "OVMF Secure Boot",
+                True,
+                f"code {secure.code}, vars {secure.vars_template}; {secure.why}",
+                required=False,
+            )
+        )
+    except HarnessError as exc:
+        hint = "apt-get install ovmf"
+        checks.append(Check("OVMF Secure Boot", False, str(exc), hint, required=False))
     if firmware is not None and qemu.ok:
         try:
             accel, why = resolve_accel(settings.accel, settings.qemu, firmware)
