@@ -39,6 +39,7 @@ class Settings:
     http_server: HttpServer = "lighttpd"
     dhcp_server: DhcpServer = "dnsmasq"
     profile: Profile = "tuned"
+    memory: int = 1024
 
     @classmethod
     def merge(
@@ -85,6 +86,16 @@ def _arguments(_key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(shlex.split(value))
     return tuple(str(v) for v in value)
+
+
+def _mebibytes(key: str, value: Any) -> int:
+    try:
+        amount = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key} must be a whole number of MiB, not {value!r}") from None
+    if amount < 128:
+        raise UsageError(f"{key} must be at least 128 MiB (OVMF needs it), not {amount}")
+    return amount
 
 
 def _text(_key: str, value: Any) -> str:
@@ -159,6 +170,10 @@ OPTIONS: dict[str, Option] = {
         'server settings: "tuned" lets the firmware go fastest, "seed" is the HOWTO as written '
         "(default: tuned)",
         choices=("tuned", "seed"),
+    ),
+    "memory": Option(
+        "the guest's RAM in MiB (default: 1024)",
+        convert_value=_mebibytes,
     ),
 }
 

@@ -153,6 +153,7 @@ class Rig:
             vars_copy=vars_copy,
             socket_dir=Machine.new_socket_dir(),
             fw_cfg_files=fw_cfg,
+            memory_mb=self.settings.memory,
             extra_args=self.settings.qemu_args,
         )
         return self.case.machine_spec(base)

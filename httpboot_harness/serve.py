@@ -99,6 +99,7 @@ def serve(
             vars_copy=firmware.copy_vars(workdir / "OVMF_VARS.fd"),
             socket_dir=workdir,
             fw_cfg_files=((CACERTS_FW_CFG, tls.ca_signature_list),),
+            memory_mb=settings.memory,
             extra_args=(*NO_PXE, *settings.qemu_args),
         )
         command = spec.command_for_person()
