@@ -31,6 +31,7 @@ from .evidence import Verdict
 from .network import Addressing
 from .phases import (
     CHAIN_PHASES,
+    TREE_PROVERS,
     Phase,
     Prover,
     prove_dhcp4_without_router,
@@ -388,6 +389,61 @@ class Chain(Payload):
         certificate = tls.server_certificate if tls is not None and case.scheme == "https" else None
         spec = ChainSpec(image.case_id, image.nonce, tree_url, certificate)
         return build_chain(destination, workdir, spec)
+
+
+@dataclass(frozen=True)
+class UserTree(Payload):
+    """The user's own tree (``--boot-tree``) served at the document root; the firmware boots
+    ``boot_path`` and the console line matching ``expect`` proves success, after which the
+    harness stops the guest (an installer does not power off)."""
+
+    tree: Path = Path()
+    boot_path: str = ""
+    expect: str = ""
+    file_name = "bootx64.efi"
+    skips = frozenset({Phase.POWEROFF})
+    provers: ClassVar[Mapping[Phase, Prover]] = TREE_PROVERS
+    silence_after_download = 60.0
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_PAYLOAD, "tree"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("tree",)
+
+    def conflict(self, case: Case) -> str | None:
+        return "a tree is served over HTTP(S), not PXE" if isinstance(case.source, Pxe) else None
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        path = self.boot_path.lstrip("/")
+        origin = where.http_url.split("/", 3)[:3]
+        return dataclasses.replace(
+            where, served_file=path, http_url="/".join([*origin, path]), image_path=f"/{path}"
+        )
+
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
+        """Link the tree's entries into the document root (a copied ISO may be large)."""
+        root = workdir / "www"
+        for entry in self.tree.iterdir():
+            link = root / entry.name
+            if not link.exists():
+                link.symlink_to(entry)
+        served = self.tree / self.boot_path.lstrip("/")
+        # Under Secure Boot the user's files are never signed: the harness's own (unserved)
+        # proof program stands as what it built.
+        return dataclasses.replace(image, path=served, expect=self.expect, own_program=image.path)
+
+
+def with_user_tree(
+    case: Case, tree: Path | None, boot_path: str | None, expect: str | None
+) -> Case:
+    """``case`` serving the user's tree instead of the harness's image (--boot-tree)."""
+    if tree is None or boot_path is None or expect is None:
+        return case
+    return dataclasses.replace(case, payload=UserTree(tree, boot_path, expect), expect=BOOTED)
 
 
 # -- firmware profile ------------------------------------------------------------------------
@@ -822,6 +878,7 @@ MARKERS: dict[str, str] = {
     "uri": "the boot URI set in the firmware, not offered by DHCP",
     "chain": "the seed's tree: shim -> GRUB -> Linux kernel + initrd, every stage proven",
     "secureboot": "OVMF with Secure Boot on and Microsoft's keys enrolled",
+    "tree": "the user's own tree (--boot-tree), proven by the --expect line",
 }
 
 

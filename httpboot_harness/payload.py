@@ -9,6 +9,7 @@ the console only if the downloaded image really executed; the nonce is fresh for
 from __future__ import annotations
 
 import dataclasses
+import re
 import secrets
 import shutil
 import subprocess
@@ -50,6 +51,16 @@ class ProofImage:
     own_program: Path | None = None
     """The EFI program the harness built that the firmware (or shim) must trust under Secure
     Boot: the image itself, or a chain's GRUB. None: the image as built."""
+    expect: str | None = None
+    """A user's tree: the regular expression of the console line that proves success (the
+    proof line is then the line that matched)."""
+
+    def expected_line(self, plain: str) -> str | None:
+        """The console line matching ``expect``, once it is there (complete: newline-ended)."""
+        if self.expect is None:
+            return None
+        pattern = re.compile(self.expect)
+        return next((ln.strip() for ln in plain.splitlines(True)[:-1] if pattern.search(ln)), None)
 
     @property
     def trusted_program(self) -> Path:

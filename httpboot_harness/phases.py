@@ -356,6 +356,42 @@ def _prove_initrd(ev: Evidence) -> str | None:
     return f"{fetched}; console: {ev.proof_line!r} with SecureBoot={report['sb']}{certs}"
 
 
+# -- a user's own tree: its stages are proven by what they print (the expect line stands for all)
+def _seen_or_expected(mark: str | None, what: str) -> Prover:
+    def prove(ev: Evidence) -> str | None:
+        line = _stage_line(ev, mark) if mark else None
+        if line is not None:
+            return f"console: {line.strip()[:70]!r}"
+        return f"{what} (the expected line came later)" if ev.console.proof_seen else None
+
+    return prove
+
+
+def _prove_tree_image(ev: Evidence) -> str | None:
+    """The firmware's image ran: it fetched more from the tree, or a later stage printed."""
+    further = [f"{r.method} {r.path} {r.status}" for r in ev.access if r.path != ev.image_path]
+    if further:
+        return f"the image fetched more: {', '.join(further[:4])}"
+    return _seen_or_expected(GRUB_BANNER, "the image ran")(ev)
+
+
+def _prove_expect_line(ev: Evidence) -> str | None:
+    if not ev.console.proof_seen:
+        return None
+    gets = [f"{r.method} {r.path} {r.status}" for r in ev.access if r.path != ev.image_path]
+    return f"console: {ev.proof_line!r} (the expected line); requests after the image: {gets}"
+
+
+TREE_PROVERS: dict[Phase, Prover] = {
+    Phase.IMAGE: _prove_tree_image,
+    Phase.LOADER: _seen_or_expected(GRUB_BANNER, "the loader ran"),
+    Phase.KERNEL: _seen_or_expected(KERNEL_BANNER, "the kernel ran"),
+    Phase.INITRD: _prove_expect_line,
+}
+"""A user's tree is not the harness's: no file list, no proof initrd; the stage marks that are
+seen, every request, and the expect line."""
+
+
 def _prove_poweroff(ev: Evidence) -> str | None:
     event = ev.shutdown_event
     if event and event.get("guest") is True and event.get("reason") == "guest-shutdown":
@@ -481,6 +517,8 @@ def _chain_gets(ev: Evidence) -> str:
 def _explain_loader(ev: Evidence) -> str:
     if _stage_line(ev, GRUB_BANNER) is None:
         said = "GRUB never started (no 'Welcome to GRUB!'): shim did not run it"
+    elif not ev.served:  # a user's tree
+        said = "GRUB started, and no later stage printed anything"
     else:
         said = "GRUB started but did not fetch its grub.cfg"
         if (own := _stage_line(ev, "hbh-grub: ")) is not None:
@@ -492,7 +530,9 @@ def _explain_kernel(ev: Evidence) -> str:
     report = _chain_report(ev)
     if report is not None and not report["cmdline"].strip().endswith(ev.kernel_cmdline):
         return f"the kernel ran with {report['cmdline']!r}, not the served {ev.kernel_cmdline!r}"
-    if _stage_fetched(ev, Phase.KERNEL) is None:
+    if not ev.served:  # a user's tree
+        said = "no kernel printed its banner"
+    elif _stage_fetched(ev, Phase.KERNEL) is None:
         said = "GRUB did not fetch the whole kernel"
     else:
         said = "the kernel was fetched and never printed its banner"
@@ -501,6 +541,8 @@ def _explain_kernel(ev: Evidence) -> str:
 
 def _explain_initrd(ev: Evidence) -> str:
     report = _chain_report(ev)
+    if not ev.served:  # a user's tree
+        return "the expected line never appeared" + _stage_errors(ev) + _chain_gets(ev)
     if _stage_fetched(ev, Phase.INITRD) is None:
         return "GRUB did not fetch every initrd whole" + _stage_errors(ev) + _chain_gets(ev)
     if report is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import CaseArtifacts
-from .cases import Case
+from .cases import Case, with_user_tree
 from .config import Settings
 from .console import Console, MachineGone
 from .errors import (
@@ -114,6 +114,8 @@ class Observations:
     returned_to_menu: bool = False
     harness_failure: str | None = None
     """Set when the harness, not the firmware, ended the boot: the verdict is then "error"."""
+    expected_line: str | None = None
+    """A user's tree: the console line that matched --expect; the harness then stops QEMU."""
 
 
 def run_case(
@@ -129,6 +131,7 @@ def run_case(
     harness's own trouble: that becomes the verdict "error". KeyboardInterrupt cleans up and
     propagates."""
     started = time.monotonic()
+    case = with_user_tree(case, settings.boot_tree, settings.boot_path, settings.expect)
     files = CaseArtifacts(artifacts, case.id)
     run = _CaseRun(
         case, settings, files, tls, progress=progress or (lambda _label: None),
@@ -200,7 +203,7 @@ class _CaseRun:
                 self.files.write_console(console, machine.started_monotonic or 0.0)
         # The daemons have stopped now: lighttpd writes its buffered access log when it stops.
         end = machine.end()
-        if self.seen.harness_failure is None and end.by_host:
+        if self.seen.harness_failure is None and end.by_host and self.seen.expected_line is None:
             self.seen.harness_failure = f"QEMU ended without the guest asking: {end.detail}"
         if self.seen.harness_failure is not None:
             raise InfrastructureError(self.seen.harness_failure)
@@ -251,6 +254,10 @@ class _CaseRun:
                 console.settle(deadline.sooner(2.0))
                 return
             plain = console.plain
+            assert self.rig.image is not None
+            if (line := self.rig.image.expected_line(plain)) is not None:
+                self.seen.expected_line = line  # success: the harness stops the guest
+                return
             if (phase := _latest_phase(plain, proof_line)) and phase != label:
                 label = phase
                 self.progress(label)
@@ -307,7 +314,7 @@ class _CaseRun:
     # -- the verdict -------------------------------------------------------------------------
     def _proof_line(self) -> str:
         assert self.rig.image is not None
-        return self.rig.image.proof_line
+        return self.seen.expected_line or self.rig.image.proof_line
 
     def _judged(self, machine: Machine, console: Console) -> CaseResult:
         image = self.rig.image
@@ -317,6 +324,8 @@ class _CaseRun:
         timeline = self._timeline(machine, console, network)
         self.files.write_timeline(timeline)
         judgement = judge(self._evidence(machine, console, network))
+        if self.seen.expected_line is not None and judgement.verdict == "booted":
+            judgement.summary = "the expected line appeared; the harness stopped the guest"
         where = self.rig.locations
         return CaseResult(
             self.case, judgement, self.rig.accel, self.files.folder, self.rig.timings,

@@ -258,3 +258,51 @@ def test_packcert_archive_listing(tmp_path: Path) -> None:
         )
         assert link[0].startswith("l")
         assert link[-1] == "db.pem"
+
+
+# -- the command and the user's tree settings ---------------------------------------------------
+def test_packcert_command_writes_the_archive_and_refuses_a_missing_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from httpboot_harness.cli import main
+
+    key = make_signing_key(tmp_path / "key")
+    assert main(["packcert", str(key.certificate), str(tmp_path / "ssl.img")]) == 0
+    assert "var/lib/ca-certificates/pem/db.pem" in capsys.readouterr().out.splitlines()
+    assert main(["packcert", str(tmp_path / "none.crt"), str(tmp_path / "x.img")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_user_tree_needs_a_boot_path_that_is_in_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from httpboot_harness.cli import main
+    from httpboot_harness.config import Settings
+
+    (tmp_path / "EFI").mkdir()
+    (tmp_path / "EFI" / "boot.efi").write_bytes(b"MZ")
+    tree = {"boot_tree": str(tmp_path), "expect": "ok"}
+    with pytest.raises(UsageError, match="needs boot-path"):
+        Settings.merge(cli=tree)
+    with pytest.raises(UsageError, match="is not a file in"):
+        Settings.merge(cli={**tree, "boot_path": "EFI/none.efi"})
+    assert Settings.merge(cli={**tree, "boot_path": "EFI/boot.efi"}).boot_path == "EFI/boot.efi"
+    argv = ["run", "ipv4-http", "--boot-tree", str(tmp_path), "--boot-path", "x.efi"]
+    assert main([*argv, "--expect", "ok"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1  # one clear line
+
+
+def test_a_user_tree_replaces_the_payload_and_is_served_at_the_root(tmp_path: Path) -> None:
+    from httpboot_harness.cases import with_user_tree
+    from httpboot_harness.network import Addressing
+
+    case = with_user_tree(
+        case_by_id("ipv4-http-literal"), tmp_path, "sle/EFI/BOOT/bootx64.efi", "ready"
+    )
+    assert case.id == "ipv4-http-literal-tree"
+    assert case.expected == "booted"
+    where = case.locations(Addressing())
+    assert where.http_url == "http://192.168.111.1/sle/EFI/BOOT/bootx64.efi"
+    assert where.image_path == "/sle/EFI/BOOT/bootx64.efi"
+    assert Phase.POWEROFF not in case.phases
+    assert set(case.phases) >= CHAIN_PHASES
