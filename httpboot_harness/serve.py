@@ -79,9 +79,14 @@ def serve(
         )
         tls = make_tls_material(workdir / "tls", addressing)
         url = f"{scheme}://{addressing.hostname}{IMAGE_PATH}"
+        root = workdir / "www"
+        if settings.boot_tree is not None and settings.boot_path is not None:
+            # --boot-tree: the user's tree at the document root, its boot path offered.
+            root = settings.boot_tree
+            url = f"{scheme}://{addressing.hostname}/{settings.boot_path.lstrip('/')}"
         plan = ServerPlan(
             url,
-            workdir / "www",
+            root,
             tls,
             addressing,
             interface=interface or TAP,
