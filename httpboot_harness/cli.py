@@ -217,15 +217,7 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
 def _packcert(certificate: Path, output: Path) -> int:
     from .packcert import packcert
 
-    try:
-        members = packcert(certificate, output)
-    except UsageError as exc:
-        print(f"httpboot-harness: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except HarnessError as exc:
-        print(f"httpboot-harness: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_JUDGE
-    print("\n".join(members))
+    print("\n".join(packcert(certificate, output)))
     return EXIT_OK
 
 
@@ -236,8 +228,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     usage_exit = EXIT_BISECT_ABORT if args.command == "bisect-run" else EXIT_USAGE
-    if args.command == "packcert":
-        return _packcert(args.certificate, args.output)
     try:
         settings = _settings(args)
     except UsageError as exc:
@@ -247,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checks = run_checks(settings)
         print(format_checks(checks), end="")
         return EXIT_OK if boot_can_run(checks) else EXIT_FIRMWARE_FAILED
-    if os.geteuid() != 0:
+    if args.command != "packcert" and os.geteuid() != 0:
         print(
             "httpboot-harness: must run as root (network namespaces, tap devices); "
             "fix: sudo httpboot-harness ...",
@@ -256,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_JUDGE
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
+        if args.command == "packcert":
+            return _packcert(args.certificate, args.output)
         if args.command == "serve":
             from .serve import serve
 

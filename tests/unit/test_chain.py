@@ -9,6 +9,7 @@ import gzip
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -262,15 +263,22 @@ def test_packcert_archive_listing(tmp_path: Path) -> None:
 
 # -- the command and the user's tree settings ---------------------------------------------------
 def test_packcert_command_writes_the_archive_and_refuses_a_missing_certificate(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path,
 ) -> None:
-    from httpboot_harness.cli import main
-
     key = make_signing_key(tmp_path / "key")
-    assert main(["packcert", str(key.certificate), str(tmp_path / "ssl.img")]) == 0
-    assert "var/lib/ca-certificates/pem/db.pem" in capsys.readouterr().out.splitlines()
-    assert main(["packcert", str(tmp_path / "none.crt"), str(tmp_path / "x.img")]) == 2
-    assert "does not exist" in capsys.readouterr().err
+
+    def packcert_command(certificate: Path) -> subprocess.CompletedProcess[str]:
+        argv = [sys.executable, "-m", "httpboot_harness", "packcert", str(certificate)]
+        return subprocess.run(
+            [*argv, str(tmp_path / "ssl.img")], capture_output=True, text=True, check=False
+        )
+
+    done = packcert_command(key.certificate)
+    assert done.returncode == 0, done.stderr
+    assert "var/lib/ca-certificates/pem/db.pem" in done.stdout.splitlines()
+    missing = packcert_command(tmp_path / "none.crt")
+    assert missing.returncode == 2
+    assert "does not exist" in missing.stderr
 
 
 def test_a_user_tree_needs_a_boot_path_that_is_in_it(
