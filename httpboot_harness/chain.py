@@ -168,7 +168,7 @@ def build_chain(shim_destination: Path, workdir: Path, spec: ChainSpec) -> Proof
     tree = boot.parent.parent
     tree_path = "/" + tree.name
     loader_dir = tree / KERNEL_DIR
-    for folder in (boot, loader_dir):
+    for folder in (boot, loader_dir, workdir):
         folder.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(_package_file(*SHIM), shim_destination)
 

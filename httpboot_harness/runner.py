@@ -237,6 +237,9 @@ class _CaseRun:
             log.info("%s: %s", self.case.id, exc)
         _poll_events(machine)
         console.snapshot("the end of the boot")
+        if self.seen.expected_line is None and self.rig.image is not None:
+            # The guest may have powered off right after the line (it is still the proof).
+            self.seen.expected_line = self.rig.image.expected_line(console.plain)
 
     def _follow_boot(self, machine: Machine, console: Console, deadline: Deadline) -> None:
         """Read the console and QMP until the guest powers off, the firmware gives up (an error,
@@ -387,9 +390,9 @@ class _CaseRun:
             image_path=where.image_path,
             image_size=image.size,
             boot_url=where.boot_url,
-            proof_line=image.proof_line,
+            proof_line=self._proof_line(),
             reached_boot_entry=self.seen.reached_entry,
-            console=parse_console(console.plain, image.proof_line),
+            console=parse_console(console.plain, self._proof_line()),
             servers=ServerLogs.from_case_dir(self.files.folder),
             shutdown_event=event.data if event else None,
             firmware_output=console.first_output is not None,

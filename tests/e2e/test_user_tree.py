@@ -59,7 +59,8 @@ def test_a_grub_without_http_fails_with_its_error_quoted(
     settings = dataclasses.replace(
         httpboot_settings, boot_tree=tree, boot_path=BOOT_PATH, expect="HTTPBOOT-PROOF usertree"
     )
-    result = run_case(Case("ipv4", "http", Dhcp(host="literal")), settings, httpboot_artifacts)
+    case = Case("ipv4", "http", Dhcp(host="literal"))
+    result = run_case(case, settings, httpboot_artifacts / "grub-without-http")
     assert result.error is None, result.error
     judgement = result.judgement
     assert judgement.verdict == "failed", judgement.summary
