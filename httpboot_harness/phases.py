@@ -352,7 +352,8 @@ def _prove_initrd(ev: Evidence) -> str | None:
         return None
     if report["sb"] != _expected_secure_boot(ev) or _missing_certs(ev, report):
         return None
-    certs = f", certificate files {report['certs'].rstrip(',')}" if report["certs"] else ""
+    files = report["certs"].rstrip(",")
+    certs = f", certificate files {files}" if files not in ("", "none") else ""
     return f"{fetched}; console: {ev.proof_line!r} with SecureBoot={report['sb']}{certs}"
 
 

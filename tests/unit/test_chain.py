@@ -207,8 +207,8 @@ def test_grub_config_is_the_seeds_form() -> None:
     text = grub_config(
         "http://192.0.2.1/t", "/t", "console=ttyS0 hbh.nonce=1", ["initrd", "ssl.img"]
     )
-    assert "  linuxefi /t/boot/x86_64/loader/linux install=http://192.0.2.1/t console=" in text
-    assert "  initrdefi /t/boot/x86_64/loader/initrd /t/boot/x86_64/loader/ssl.img\n" in text
+    assert "  linux /t/boot/x86_64/loader/linux install=http://192.0.2.1/t console=" in text
+    assert "  initrd /t/boot/x86_64/loader/initrd /t/boot/x86_64/loader/ssl.img\n" in text
 
 
 def test_grubs_early_config_fetches_over_http_from_its_own_location() -> None:
