@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 BENCH_RUNS ?= 3
+BENCH_ARGS ?=
 MUTATE_JOBS ?= $(shell nproc)
 
 .PHONY: setup system-packages test unit e2e demo bench lint mutate clean
@@ -34,7 +35,7 @@ demo: setup
 	$(BIN)/httpboot-harness matrix --artifacts httpboot-artifacts --json httpboot-artifacts/report.json
 
 bench: setup
-	$(BIN)/python benchmarks/bench_matrix.py --runs $(BENCH_RUNS) --output bench-results/bench.json
+	$(BIN)/python benchmarks/bench_matrix.py --runs $(BENCH_RUNS) --output bench-results/bench.json $(BENCH_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

@@ -4,8 +4,9 @@ A :class:`Case` is a family and a scheme plus one part of each kind:
 
 - ``source``: how the firmware learns the URL (:class:`Dhcp`, :class:`Pxe`, :class:`TypedUri`,
   :class:`Preset`) and so how its boot entry is reached;
-- ``payload``: what is served (:class:`ProofEfi`, :class:`ProofIso`);
-- ``firmware``: the firmware profile (:class:`PlainFirmware`);
+- ``payload``: what is served (:class:`ProofEfi`, :class:`ProofIso`, :class:`Chain`,
+  :class:`UserTree`);
+- ``firmware``: the firmware profile (:class:`PlainFirmware`, :class:`SecureBoot`);
 - ``faults``: zero or more induced failures (:class:`Untrusted`, :class:`NoDhcp`, ...);
 - ``arch``: the client architecture (``x86_64``, ``aarch64``); everything that differs between
   them (QEMU, board, firmware, GRUB format, boot file, vendor class) is in ``arch.py``.
@@ -32,7 +33,15 @@ from .arch import ARCHES, Arch, ArchSpec, arch_spec
 from .errors import UsageError
 from .evidence import Verdict
 from .network import Addressing
-from .phases import Phase, Prover, prove_tftp_download
+from .phases import (
+    CHAIN_PHASES,
+    TREE_PROVERS,
+    Phase,
+    Prover,
+    prove_dhcp4_without_router,
+    prove_shim_ran,
+    prove_tftp_download,
+)
 from .server import ServerPlan
 from .services.dhcpd6 import Dhcp6Vendor
 
@@ -40,6 +49,7 @@ if TYPE_CHECKING:
     from .machine import MachineSpec
     from .ovmf_menu import OvmfMenu
     from .payload import ProofImage as BuiltImage
+    from .tls import TlsMaterial
     from .waiting import Deadline
 
 Family = Literal["ipv4", "ipv6"]
@@ -305,6 +315,7 @@ class Preset(UrlSource):
 # -- what is served --------------------------------------------------------------------------
 class Payload(Part):
     kind = "payload"
+    skips = CHAIN_PHASES
     silence_after_download: ClassVar[float | None] = None
     """Seconds of console silence after the download that end the boot: the image would have
     spoken by then. None: the payload may run silently (a kernel), so only the deadline ends it."""
@@ -314,8 +325,9 @@ class Payload(Part):
         return case.arch_spec.boot_file
 
     def build(
-        self, image: BuiltImage, destination: Path, workdir: Path, arch: ArchSpec
-    ) -> BuiltImage:
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
         """Turn the proof program into what is served at ``destination``."""
         return image
 
@@ -346,19 +358,181 @@ class ProofIso(Payload):
         return "an ISO is not a PXE boot file" if isinstance(case.source, Pxe) else None
 
     def build(
-        self, image: BuiltImage, destination: Path, workdir: Path, arch: ArchSpec
-    ) -> BuiltImage:
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
         from .payload import build_proof_iso
 
-        return build_proof_iso(image, destination, workdir, arch)
+        return build_proof_iso(image, destination, workdir, case.arch_spec)
+
+
+@dataclass(frozen=True)
+class Chain(Payload):
+    """The seed's tree: Debian's signed shim -> a per-run GRUB with http -> the Debian-signed
+    kernel -> a proof initrd (HTTPS: and the seed's ssl.img). Built per run (``chain.py``)."""
+
+    skips = frozenset()
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.IMAGE: prove_shim_ran}
+    silence_after_download = 30.0
+    """Shim is silent, and so is GRUB while it fetches the kernel: only the stages' own stops
+    (a prompt, a panic, the menu again) or the deadline end a chain early."""
+
+    def file_name(self, case: Case) -> str:
+        return "EFI/BOOT/bootx64.efi"
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_PAYLOAD, "chain"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("chain",)
+
+    def conflict(self, case: Case) -> str | None:
+        if not isinstance(case.source, Dhcp | Preset):
+            return "a chain is booted from DHCP's offer or a preset URL"
+        if case.arch != "x86_64":
+            return "the chain is built from Debian's amd64 shim, GRUB and kernel: use x86_64"
+        return None
+
+    def expectation(self, case: Case) -> Expectation | None:
+        if isinstance(case.source, Dhcp) and case.source.host == "name":
+            # The seed's DNS device-path note, today: with a name server in the offer, shim
+            # copes, and Debian's GRUB 2.06 has empty root, prefix and cmdpath.
+            return Expectation("failed", Phase.LOADER, "did not fetch its grub.cfg")
+        return None
+
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
+        from .chain import ChainSpec, build_chain
+
+        where = case.locations(Addressing())
+        tree_url = where.http_url.rsplit("/EFI/", 1)[0]
+        certificate = tls.server_certificate if tls is not None and case.scheme == "https" else None
+        spec = ChainSpec(image.case_id, image.nonce, tree_url, certificate)
+        return build_chain(destination, workdir, spec)
+
+
+@dataclass(frozen=True)
+class UserTree(Payload):
+    """The user's own tree (``--boot-tree``) served at the document root; the firmware boots
+    ``boot_path`` and the console line matching ``expect`` proves success, after which the
+    harness stops the guest (an installer does not power off)."""
+
+    tree: Path = Path()
+    boot_path: str = ""
+    expect: str = ""
+    skips = frozenset({Phase.POWEROFF})
+    provers: ClassVar[Mapping[Phase, Prover]] = TREE_PROVERS
+    silence_after_download = 60.0
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_PAYLOAD, "tree"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("tree",)
+
+    def conflict(self, case: Case) -> str | None:
+        return "a tree is served over HTTP(S), not PXE" if isinstance(case.source, Pxe) else None
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        path = self.boot_path.lstrip("/")
+        origin = where.http_url.split("/", 3)[:3]
+        return dataclasses.replace(
+            where, served_file=path, http_url="/".join([*origin, path]), image_path=f"/{path}"
+        )
+
+    def build(
+        self, image: BuiltImage, destination: Path, workdir: Path, case: Case,
+        tls: TlsMaterial | None,
+    ) -> BuiltImage:  # fmt: skip
+        """Link the tree's entries into the document root (a copied ISO may be large)."""
+        root = workdir / "www"
+        for entry in self.tree.iterdir():
+            link = root / entry.name
+            if not link.exists():
+                link.symlink_to(entry)
+        served = self.tree / self.boot_path.lstrip("/")
+        # Under Secure Boot the user's files are never signed: the harness's own (unserved)
+        # proof program stands as what it built.
+        return dataclasses.replace(image, path=served, expect=self.expect, own_program=image.path)
+
+
+def with_user_tree(
+    case: Case, tree: Path | None, boot_path: str | None, expect: str | None
+) -> Case:
+    """``case`` serving the user's tree instead of the harness's image (--boot-tree)."""
+    if tree is None or boot_path is None or expect is None:
+        return case
+    return dataclasses.replace(case, payload=UserTree(tree, boot_path, expect), expect=BOOTED)
 
 
 # -- firmware profile ------------------------------------------------------------------------
+class FirmwareProfile(Part):
+    kind = "firmware"
+    secure_boot: ClassVar[bool] = False
+
+    def trust(self, program: Path, workdir: Path) -> Path | None:
+        """Make ``program`` (what the harness built) trusted; the certificate to enroll."""
+        return None
+
+    def prepare_vars(self, vars_copy: Path, certificate: Path | None) -> None:
+        """Edit the private vars copy before power-on."""
+
+
 @dataclass(frozen=True)
-class PlainFirmware(Part):
+class PlainFirmware(FirmwareProfile):
     """The firmware as discovered (or given with --ovmf-code), no Secure Boot."""
 
-    kind = "firmware"
+
+SECURE_BOOT_ARGS = ("-machine", "smm=on", "-global", "driver=cfi.pflash01,property=secure,value=on")
+"""SMM, and the vars flash writable only from SMM: what OVMF's Secure Boot build requires."""
+
+
+@dataclass(frozen=True)
+class SecureBoot(FirmwareProfile):
+    """OVMF's Secure Boot build with Microsoft's keys enrolled (a private copy of the ``.ms``
+    vars). ``sign``: the harness signs what it built (the proof image, a chain's GRUB) with a
+    throw-away key and enrolls its certificate in db; without, it is neither signed nor
+    enrolled, and must be refused."""
+
+    sign: bool = True
+    secure_boot = True
+
+    def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
+        return ((RANK_FAULT, "secureboot" if self.sign else "secureboot-unsigned"),)
+
+    def markers(self, case: Case) -> tuple[str, ...]:
+        return ("secureboot",)
+
+    def conflict(self, case: Case) -> str | None:
+        return "an ISO is not signed per run; boot it without Secure Boot" if isinstance(
+            case.payload, ProofIso) else None  # fmt: skip
+
+    def machine(self, case: Case, spec: MachineSpec) -> MachineSpec:
+        return dataclasses.replace(spec, extra_args=(*SECURE_BOOT_ARGS, *spec.extra_args))
+
+    def expectation(self, case: Case) -> Expectation | None:
+        if self.sign:
+            return None
+        if isinstance(case.payload, Chain):
+            return Expectation("failed", Phase.LOADER, "Verification failed")
+        return Expectation("failed", Phase.IMAGE, "Secure Boot")
+
+    def trust(self, program: Path, workdir: Path) -> Path | None:
+        if not self.sign:
+            return None
+        from .signing import make_signing_key, sign_program
+
+        key = make_signing_key(workdir / "secureboot")
+        sign_program(program, key)
+        return key.certificate
+
+    def prepare_vars(self, vars_copy: Path, certificate: Path | None) -> None:
+        if certificate is not None:
+            from .signing import enroll_in_db
+
+            enroll_in_db(vars_copy, certificate)
 
 
 # -- faults ----------------------------------------------------------------------------------
@@ -495,6 +669,22 @@ class HttpStatus(Fault):
         return dataclasses.replace(plan, status_overrides=((path, self.status),))
 
 
+@dataclass(frozen=True)
+class NoRouter(Fault):
+    """The DHCPv4 offer has no router option. The seed's note: shim then failed with "Invalid
+    Parameter". Today's shim 16.1 fetches GRUB from its own subnet all the same: the case shows
+    that the whole chain boots, with proof that no router was offered."""
+
+    word = "no-router"
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DHCP: prove_dhcp4_without_router}
+
+    def conflict(self, case: Case) -> str | None:
+        return None if case.family == "ipv4" else "no-router is a DHCPv4 (dnsmasq) fault"
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, router=False)
+
+
 # -- the case --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -504,7 +694,7 @@ class Case:
     scheme: Scheme = "http"
     source: UrlSource = field(default_factory=Dhcp)
     payload: Payload = field(default_factory=ProofEfi)
-    firmware: PlainFirmware = field(default_factory=PlainFirmware)
+    firmware: FirmwareProfile = field(default_factory=PlainFirmware)
     faults: tuple[Fault, ...] = ()
     arch: Arch = "x86_64"
     expect: Expectation | None = None
@@ -698,13 +888,32 @@ AARCH64_MATRIX: tuple[Case, ...] = tuple(
     dataclasses.replace(case, arch="aarch64") for case in DEFAULT_MATRIX
 )
 
-ALL_CASES: tuple[Case, ...] = DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES + AARCH64_MATRIX
-
 
 def default_matrix(arch: Arch = "x86_64") -> tuple[Case, ...]:
     """The default matrix of ``arch`` (what ``matrix --arch aarch64`` runs with no selection)."""
     return DEFAULT_MATRIX if arch == "x86_64" else AARCH64_MATRIX
 
+
+# The seed's installation tree booted for real (shim -> GRUB -> Linux + initrd). Debian's GRUB
+# 2.06 needs the seed's workaround (an IP URL, no name server); without it, the DNS-node case.
+CHAIN_CASES: tuple[Case, ...] = (
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain()),
+    Case("ipv6", "http", Dhcp(host="literal"), payload=Chain()),
+    Case("ipv4", "https", Dhcp(host="literal"), payload=Chain()),
+    Case("ipv4", "http", Dhcp(host="name"), payload=Chain()),
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain(), faults=(NoRouter(),)),
+)
+
+SECURE_BOOT_CASES: tuple[Case, ...] = (
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain(), firmware=SecureBoot()),
+    Case("ipv4", "http", firmware=SecureBoot(sign=False)),
+    Case("ipv4", "http", firmware=SecureBoot()),
+    Case("ipv4", "http", Dhcp(host="literal"), payload=Chain(), firmware=SecureBoot(sign=False)),
+)
+
+ALL_CASES: tuple[Case, ...] = (
+    DEFAULT_MATRIX + SEED_SCENARIOS + FAULT_CASES + CHAIN_CASES + SECURE_BOOT_CASES + AARCH64_MATRIX
+)
 
 MARKERS: dict[str, str] = {
     "core": "the five cases of the default matrix",
@@ -720,6 +929,9 @@ MARKERS: dict[str, str] = {
     "uri": "the boot URI set in the firmware, not offered by DHCP",
     "x86_64": "x86_64 clients (q35, OVMF)",
     "aarch64": "aarch64 clients (virt, AAVMF)",
+    "chain": "the seed's tree: shim -> GRUB -> Linux kernel + initrd, every stage proven",
+    "secureboot": "OVMF with Secure Boot on and Microsoft's keys enrolled",
+    "tree": "the user's own tree (--boot-tree), proven by the --expect line",
 }
 
 

@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--scheme", choices=("http", "https"), default="http")
     serve.add_argument("--interface", help="serve on this existing interface, not a namespace")
     serve.add_argument("--duration", type=float, help="stop after this many seconds")
+    packcert = sub.add_parser(
+        "packcert", help="build the seed's certificate initrd (ssl.img) from a PEM certificate"
+    )
+    packcert.add_argument("certificate", type=Path, help="the server's PEM certificate")
+    packcert.add_argument("output", type=Path, help="where to write the initrd (ssl.img)")
     for command in (doctor, serve):
         _common_options(command, report=False)
     for command in (matrix, run, bisect):
@@ -213,10 +218,17 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
     return code
 
 
+def _packcert(certificate: Path, output: Path) -> int:
+    from .packcert import packcert
+
+    print("\n".join(packcert(certificate, output)))
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(_join_dash_values(sys.argv[1:] if argv is None else argv))
     logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
+        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
     usage_exit = EXIT_BISECT_ABORT if args.command == "bisect-run" else EXIT_USAGE
@@ -229,7 +241,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         checks = run_checks(settings)
         print(format_checks(checks), end="")
         return EXIT_OK if boot_can_run(checks) else EXIT_FIRMWARE_FAILED
-    if os.geteuid() != 0:
+    if args.command != "packcert" and os.geteuid() != 0:
         print(
             "httpboot-harness: must run as root (network namespaces, tap devices); "
             "fix: sudo httpboot-harness ...",
@@ -238,6 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CANNOT_JUDGE
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
+        if args.command == "packcert":
+            return _packcert(args.certificate, args.output)
         if args.command == "serve":
             from .serve import serve
 

@@ -9,6 +9,7 @@ meaning and default everywhere.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -41,6 +42,21 @@ class Settings:
     http_server: HttpServer = "lighttpd"
     dhcp_server: DhcpServer = "dnsmasq"
     profile: Profile = "tuned"
+    memory: int = 1024
+    boot_tree: Path | None = None
+    boot_path: str | None = None
+    expect: str | None = None
+
+    def __post_init__(self) -> None:
+        """A user's tree needs the file to boot and the line that proves success, both real."""
+        if self.boot_tree is None:
+            return
+        if not self.boot_tree.is_dir():
+            raise UsageError(f"boot-tree {self.boot_tree} is not a folder")
+        if not self.boot_path or not self.expect:
+            raise UsageError("boot-tree needs boot-path (the file to boot) and expect (a regex)")
+        if not (self.boot_tree / self.boot_path.lstrip("/")).is_file():
+            raise UsageError(f"boot-path {self.boot_path} is not a file in {self.boot_tree}")
 
     @classmethod
     def merge(
@@ -87,6 +103,24 @@ def _arguments(_key: str, value: Any) -> tuple[str, ...]:
     if isinstance(value, str):
         return tuple(shlex.split(value))
     return tuple(str(v) for v in value)
+
+
+def _mebibytes(key: str, value: Any) -> int:
+    try:
+        amount = int(value)
+    except (TypeError, ValueError):
+        raise UsageError(f"{key} must be a whole number of MiB, not {value!r}") from None
+    if amount < 128:
+        raise UsageError(f"{key} must be at least 128 MiB (OVMF needs it), not {amount}")
+    return amount
+
+
+def _regex(key: str, value: Any) -> str:
+    try:
+        re.compile(str(value))
+    except re.error as exc:
+        raise UsageError(f"{key} is not a regular expression: {exc}") from None
+    return str(value)
 
 
 def _text(_key: str, value: Any) -> str:
@@ -166,6 +200,20 @@ OPTIONS: dict[str, Option] = {
         'server settings: "tuned" lets the firmware go fastest, "seed" is the HOWTO as written '
         "(default: tuned)",
         choices=("tuned", "seed"),
+    ),
+    "memory": Option(
+        "the guest's RAM in MiB (default: 1024)",
+        convert_value=_mebibytes,
+    ),
+    "boot_tree": Option(
+        "your own tree (e.g. an ISO's files), served at the document root instead of the "
+        "harness's image; needs boot-path and expect",
+        convert_value=_absolute_path,
+    ),
+    "boot_path": Option("the file the firmware boots, relative to boot-tree"),
+    "expect": Option(
+        "regular expression for the console line that proves success (with boot-tree)",
+        convert_value=_regex,
     ),
 }
 

@@ -20,7 +20,7 @@ from .accel import resolve_accel
 from .arch import SPECS, ArchSpec, arch_spec, qemu_for
 from .config import Settings
 from .errors import HarnessError
-from .firmware import Firmware, find_arch_firmware
+from .firmware import Firmware, find_arch_firmware, find_firmware
 from .network import Lab, new_tag
 from .services.apache2 import Apache2
 from .services.base import Binary
@@ -173,6 +173,19 @@ def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]
         )
     except HarnessError as exc:
         checks.append(Check("OVMF", False, str(exc), "apt-get install ovmf, or pass --ovmf-code"))
+    try:
+        secure = find_firmware(secure_boot=True)
+        checks.append(
+            Check(
+                "OVMF Secure Boot",
+                True,
+                f"code {secure.code}, vars {secure.vars_template}; {secure.why}",
+                required=False,
+            )
+        )
+    except HarnessError as exc:
+        hint = "apt-get install ovmf"
+        checks.append(Check("OVMF Secure Boot", False, str(exc), hint, required=False))
     if firmware is not None and qemu.ok:
         try:
             qemu_binary = qemu_for(settings.arch, settings.qemu, settings.arch)

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .netcapture import NetEvent
-from .phases import DOWNLOAD_DONE, NBP_OK, PHASES, SPECS, Phase, family_of
+from .phases import (
+    CHAIN_PHASES,
+    DOWNLOAD_DONE,
+    NBP_OK,
+    PHASES,
+    SPECS,
+    STAGE_LINE,
+    Phase,
+    family_of,
+)
 from .services.dhcpd4 import parse_isc_dhcpd4
 from .services.dhcpd6 import Dhcp6Log, parse_dhcpd6
 from .services.dnsmasq import (
@@ -28,6 +37,7 @@ from .services.lighttpd import AccessRecord, read_http_logs
 
 if TYPE_CHECKING:
     from .cases import Case
+    from .payload import Served
 
 Verdict = Literal["booted", "refused", "failed", "error"]
 
@@ -47,6 +57,8 @@ class ConsoleFacts:
     firmware_errors: tuple[str, ...]
     security_violation: str | None = None
     """The firmware's words when it refused to run an image (Secure Boot), if it said so."""
+    stage_lines: tuple[str, ...] = ()
+    """What a boot chain's stages printed: their marks, errors and prompts (``STAGE_LINE``)."""
 
 
 def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
@@ -64,6 +76,7 @@ def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
         proof_seen=proof_line in plain,
         firmware_errors=errors,
         security_violation=violation[0] if violation else None,
+        stage_lines=tuple(line for line in plain.splitlines() if STAGE_LINE.search(line)),
     )
 
 
@@ -121,6 +134,10 @@ class Evidence:
     """The firmware drew its menu again after the boot attempt."""
     offered_url: str | None = None
     """What the DHCP offer carries; None: the same as ``boot_url``."""
+    served: tuple[Served, ...] = ()
+    """A boot chain's further files, in the order they must be fetched."""
+    kernel_cmdline: str = ""
+    """The kernel command line a chain serves."""
 
     def __post_init__(self) -> None:
         if self.offered_url is None:
@@ -172,7 +189,8 @@ def _stopped_at(phase: Phase, ev: Evidence, proven: dict[str, str]) -> Judgement
     """Refused when the firmware said why it stopped, failed when it just did not get on."""
     cause = SPECS[phase].explain(ev)
     errors = list(ev.console.firmware_errors)
-    if errors and not ev.console.proof_seen:
+    if errors and not ev.console.proof_seen and phase not in CHAIN_PHASES:
+        # Only the firmware refuses; a later stage that stops has failed (its lines are quoted).
         summary = f"the firmware refused at {phase}: {' / '.join(errors)}; {cause}"
         return Judgement("refused", phase.value, summary, proven, cause)
     return Judgement("failed", phase.value, f"no evidence of {phase}: {cause}", proven, cause)

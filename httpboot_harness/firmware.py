@@ -37,6 +37,12 @@ FV_SEARCH_BYTES = 64 * 1024
 looked for at every 4 KiB boundary of the first 64 KiB."""
 MIN_VARS_BYTES = 128 * 1024
 UNWANTED_FEATURES = {"secure-boot", "requires-smm", "enrolled-keys", "amd-sev-snp", "intel-tdx"}
+SECURE_BOOT_FEATURES = {"secure-boot", "requires-smm", "enrolled-keys"}
+"""The Secure Boot profile: Secure Boot on, Microsoft's keys enrolled in the vars template."""
+SECURE_BOOT_FALLBACK = (
+    Path("/usr/share/OVMF/OVMF_CODE_4M.secboot.fd"),
+    Path("/usr/share/OVMF/OVMF_VARS_4M.ms.fd"),
+)
 INSTALL_HINT = "apt-get install ovmf (or make setup), or pass --httpboot-ovmf-code/--ovmf-code"
 
 
@@ -67,9 +73,15 @@ class Firmware:
 
 
 def find_firmware(
-    code: Path | None = None, vars_template: Path | None = None, arch: ArchSpec | None = None
+    code: Path | None = None,
+    vars_template: Path | None = None,
+    arch: ArchSpec | None = None,
+    *,
+    secure_boot: bool = False,
 ) -> Firmware:
-    """Explicit paths win; otherwise ``arch``'s descriptors, then known distribution paths."""
+    """Explicit paths win; otherwise ``arch``'s descriptors, then known distribution paths.
+    ``secure_boot`` asks for a build with Secure Boot and SMM and a template with Microsoft's
+    keys enrolled."""
     arch = arch or X86_64
     if code is not None:
         check_volume(code, "OVMF code")
@@ -77,12 +89,13 @@ def find_firmware(
             vars_template = _matching_vars(code, arch)
         check_volume(vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
         return Firmware(code, vars_template, "given explicitly")
-    for _, described in _descriptor_candidates(arch):
+    for _, described in _descriptor_candidates(arch, secure_boot):
         chosen = Firmware(described.code, vars_template or described.vars_template, described.why)
         if chosen.code.is_file() and chosen.vars_template.is_file():
             check_volume(chosen.vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
             return chosen
-    for code_path, vars_path in arch.fallback_firmware:
+    fallbacks = (SECURE_BOOT_FALLBACK,) if secure_boot else arch.fallback_firmware
+    for code_path, vars_path in fallbacks:
         if code_path.is_file() and (vars_template or vars_path).is_file():
             chosen_vars = vars_template or vars_path
             check_volume(chosen_vars, "OVMF vars", min_bytes=MIN_VARS_BYTES)
@@ -113,7 +126,9 @@ def _matching_vars(code: Path, arch: ArchSpec) -> Path:
     )
 
 
-def _descriptor_candidates(arch: ArchSpec) -> Iterable[tuple[Path, Firmware]]:
+def _descriptor_candidates(
+    arch: ArchSpec, secure_boot: bool = False
+) -> Iterable[tuple[Path, Firmware]]:
     """Descriptors in QEMU's order: by file name across dirs, earlier dirs shadowing later."""
     by_name: dict[str, Path] = {}
     for folder in DESCRIPTOR_DIRS:
@@ -126,15 +141,19 @@ def _descriptor_candidates(arch: ArchSpec) -> Iterable[tuple[Path, Firmware]]:
             data = json.loads(path.read_text())
         except (OSError, ValueError):
             continue
-        firmware = _usable(data, path, arch)
+        firmware = _usable(data, path, arch, secure_boot)
         if firmware is not None:
             yield path, firmware
 
 
-def _usable(data: dict[str, Any], path: Path, arch: ArchSpec = X86_64) -> Firmware | None:
+def _usable(
+    data: dict[str, Any], path: Path, arch: ArchSpec = X86_64, secure_boot: bool = False
+) -> Firmware | None:
     if "uefi" not in data.get("interface-types", []):
         return None
-    if UNWANTED_FEATURES & set(data.get("features", [])):
+    features = set(data.get("features", []))
+    unwanted = UNWANTED_FEATURES - SECURE_BOOT_FEATURES if secure_boot else UNWANTED_FEATURES
+    if unwanted & features or (secure_boot and not features >= SECURE_BOOT_FEATURES):
         return None
     targets = data.get("targets", [])
     if not any(

@@ -9,6 +9,8 @@ the console only if the downloaded image really executed; the nonce is fresh for
 
 from __future__ import annotations
 
+import dataclasses
+import re
 import secrets
 import shutil
 import subprocess
@@ -23,10 +25,55 @@ GRUB_MODULES = ("echo", "halt")
 
 
 @dataclass(frozen=True)
+class Served:
+    """A file a boot chain fetches after the firmware's download, in the order it must come."""
+
+    phase: str
+    """The phase whose proof it is (``loader``, ``kernel``, ``initrd``; ``image`` for what the
+    firmware's image fetches)."""
+    path: str
+    """Its URL path, as the server logs it (shim's double slash aside)."""
+    size: int
+    what: str
+    """What it is, for the proof line (``grubx64.efi``, ``grub.cfg``, ``the kernel``...)."""
+    members: tuple[str, ...] = ()
+    """For a certificate initrd: the files the proof initrd must find."""
+
+
+@dataclass(frozen=True)
 class ProofImage:
     path: Path
     case_id: str
     nonce: str
+    served: tuple[Served, ...] = ()
+    """What a chain fetches after the image, in order; empty for the proof program."""
+    kernel_cmdline: str = ""
+    """The kernel command line the chain's GRUB config serves."""
+    own_program: Path | None = None
+    """The EFI program the harness built that the firmware (or shim) must trust under Secure
+    Boot: the image itself, or a chain's GRUB. None: the image as built."""
+    expect: str | None = None
+    """A user's tree: the regular expression of the console line that proves success (the
+    proof line is then the line that matched)."""
+
+    def expected_line(self, plain: str) -> str | None:
+        """The console line matching ``expect``, once it is there (complete: newline-ended)."""
+        if self.expect is None:
+            return None
+        pattern = re.compile(self.expect)
+        return next((ln.strip() for ln in plain.splitlines(True)[:-1] if pattern.search(ln)), None)
+
+    @property
+    def trusted_program(self) -> Path:
+        return self.own_program or self.path
+
+    def measured(self, document_root: Path) -> ProofImage:
+        """The same, with each served file's size read again (signing makes a file larger)."""
+        served = tuple(
+            dataclasses.replace(s, size=(document_root / s.path.lstrip("/")).stat().st_size)
+            for s in self.served
+        )
+        return dataclasses.replace(self, served=served)
 
     @property
     def proof_line(self) -> str:

@@ -1,7 +1,10 @@
 """The phase table: the one place that lists the links of a boot and how each one is proven.
 
     firmware -> boot-entry -> dhcp -> dns -> connect (http) | tls (https) -> download -> image
-    -> poweroff
+    -> [loader -> kernel -> initrd] -> poweroff
+
+The bracketed stages belong to a boot chain (shim -> GRUB -> Linux + initrd) and apply only to
+a payload that brings them (``CHAIN_PHASES``).
 
 For every phase the table holds its progress label, the timing key set when it is reached, the
 console lines that mark it in the timeline, the default proof (a function of the evidence that
@@ -16,6 +19,7 @@ image's nonce) stands for the console lines of the earlier ones.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -42,7 +46,29 @@ class Phase(StrEnum):
     TLS = "tls"
     DOWNLOAD = "download"
     IMAGE = "image"
+    LOADER = "loader"
+    KERNEL = "kernel"
+    INITRD = "initrd"
     POWEROFF = "poweroff"
+
+
+CHAIN_PHASES = frozenset({Phase.LOADER, Phase.KERNEL, Phase.INITRD})
+GRUB_BANNER = "Welcome to GRUB!"
+KERNEL_BANNER = "Linux version "
+STAGE_LINE = re.compile(
+    r"Welcome to GRUB!|Linux version |HTTPBOOT-PROOF|EFI stub: |hbh-grub: |^\s*error: |"
+    r"Verification failed|[Ss]ecurity [Vv]iolation|Kernel panic|grub> |Failed to |start_image"
+)
+"""Console lines a chain's stages print: their marks, their errors and their prompts."""
+STOP_LINE = re.compile(
+    r"grub> *$|Kernel panic - not syncing|^Shell> *$|Verification failed: ", re.MULTILINE
+)
+"""A boot that stopped at a prompt, in a panic or at shim's refusal (a box that waits for a
+key): judged when it appears, not at the deadline (GRUB's normal mode may print nothing before
+its prompt)."""
+STAGE_ERROR = re.compile(r"error: [^│\n]*|Verification failed: [^│\n]*|Kernel panic[^│\n]*|grub>")
+"""The words of a stage's error, without the box shim draws around it (shim's "Failed to fetch
+image" for its optional files is noise: the server's 404s are in the cause anyway)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +130,14 @@ def _prove_dhcp4(ev: Evidence) -> str | None:
                 f"and boot file {ex.bootfile}"
             )
     return None
+
+
+def prove_dhcp4_without_router(ev: Evidence) -> str | None:
+    """The offer was taken, and no DHCPv4 answer carried a router (option 3)."""
+    proof = _prove_dhcp4(ev)
+    if proof is None or any("3" in ex.options_sent for ex in ev.servers.dhcp4):
+        return None
+    return f"{proof}; no router option (3) sent"
 
 
 def _boot_client_class(ev: Evidence) -> str:
@@ -208,6 +242,157 @@ def _prove_image(ev: Evidence) -> str | None:
     return f"console: {ev.proof_line!r}" if ev.console.proof_seen else None
 
 
+# -- a boot chain's stages -----------------------------------------------------------------
+def _scheme(port: int) -> str:
+    return "https" if port == HTTPS_PORT else "http"
+
+
+def _squeezed(path: str) -> str:
+    """Shim asks for ``<dir>//grubx64.efi``: the same file."""
+    return re.sub("/+", "/", path)
+
+
+def _chain_fetches(ev: Evidence) -> dict[str, str]:
+    """Each chain file fetched whole (GET, 200, its full size, from the case's family) after the
+    firmware's image and after every file of the stages before its own (within a stage GRUB
+    may fetch in any order: it opens every initrd before reading one): path -> proof line."""
+    found: dict[str, str] = {}
+    start = next(
+        (i for i, r in enumerate(ev.access) if r.path == ev.image_path and r.status == 200), None
+    )
+    if start is None:
+        return found
+    stages = list(dict.fromkeys(s.phase for s in ev.served))
+    for stage in stages:
+        last = start
+        for served in (s for s in ev.served if s.phase == stage):
+            index = next(
+                (i for i, r in enumerate(ev.access) if i > start and r.method == "GET"
+                 and r.status == 200 and r.bytes == served.size
+                 and _squeezed(r.path) == served.path
+                 and family_of(r.client) == ev.case.family),
+                None,
+            )  # fmt: skip
+            if index is None:
+                return found
+            r = ev.access[index]
+            found[served.path] = (
+                f"GET {r.path} 200 {r.bytes} bytes over {_scheme(r.port)} ({r.agent})"
+            )
+            last = max(last, index)
+        start = last
+    return found
+
+
+def _stage_fetched(ev: Evidence, phase: Phase) -> str | None:
+    """Every file of ``phase`` fetched in order, joined; None when one is missing."""
+    fetches = _chain_fetches(ev)
+    files = [s for s in ev.served if s.phase == phase.value]
+    if not files or any(s.path not in fetches for s in files):
+        return None
+    return "; ".join(fetches[s.path] for s in files)
+
+
+def _stage_line(ev: Evidence, needle: str) -> str | None:
+    return next((line for line in ev.console.stage_lines if needle in line), None)
+
+
+def _chain_report(ev: Evidence) -> dict[str, str] | None:
+    """The proof initrd's line, split: secureboot, certs, cmdline."""
+    line = _stage_line(ev, ev.proof_line + " ")
+    if line is None:
+        return None
+    found = re.search(r"secureboot=(?P<sb>\S+) certs=(?P<certs>\S*) cmdline=(?P<cmdline>.*)$", line)
+    return found.groupdict() if found else None
+
+
+def prove_shim_ran(ev: Evidence) -> str | None:
+    """A chain's image is shim, silent on the console: it ran when it fetched its second stage."""
+    fetched = _stage_fetched(ev, Phase.IMAGE)
+    return f"shim ran: it fetched its second stage: {fetched}" if fetched else None
+
+
+def _prove_loader(ev: Evidence) -> str | None:
+    fetched = _stage_fetched(ev, Phase.LOADER)
+    if fetched is None:
+        return None
+    if _stage_line(ev, GRUB_BANNER) is not None:
+        return f"console: {GRUB_BANNER!r}; {fetched}"
+    return f"{fetched}; (console line lost; the initrd's proof stands for it)" if (
+        ev.console.proof_seen) else None  # fmt: skip
+
+
+def _prove_kernel(ev: Evidence) -> str | None:
+    fetched = _stage_fetched(ev, Phase.KERNEL)
+    banner = _stage_line(ev, KERNEL_BANNER)
+    if fetched is None or (banner is None and not ev.console.proof_seen):
+        return None
+    report = _chain_report(ev)
+    if report is not None and not report["cmdline"].strip().endswith(ev.kernel_cmdline):
+        return None
+    said = f"console: {banner.strip()[:60]!r}" if banner else "its banner was lost"
+    got = f"; command line as served: {ev.kernel_cmdline!r}" if report else ""
+    return f"{fetched}; {said}{got}"
+
+
+def _expected_secure_boot(ev: Evidence) -> str:
+    return "1" if ev.case.firmware.secure_boot else "0"
+
+
+def _missing_certs(ev: Evidence, report: dict[str, str]) -> list[str]:
+    present = set(report["certs"].split(","))
+    wanted = {"/".join(m.split("/")[-2:]) for s in ev.served for m in s.members}
+    return sorted(wanted - present)
+
+
+def _prove_initrd(ev: Evidence) -> str | None:
+    fetched = _stage_fetched(ev, Phase.INITRD)
+    report = _chain_report(ev)
+    if fetched is None or report is None:
+        return None
+    if report["sb"] != _expected_secure_boot(ev) or _missing_certs(ev, report):
+        return None
+    files = report["certs"].rstrip(",")
+    certs = f", certificate files {files}" if files not in ("", "none") else ""
+    return f"{fetched}; console: {ev.proof_line!r} with SecureBoot={report['sb']}{certs}"
+
+
+# -- a user's own tree: its stages are proven by what they print (the expect line stands for all)
+def _seen_or_expected(mark: str | None, what: str) -> Prover:
+    def prove(ev: Evidence) -> str | None:
+        line = _stage_line(ev, mark) if mark else None
+        if line is not None:
+            return f"console: {line.strip()[:70]!r}"
+        return f"{what} (the expected line came later)" if ev.console.proof_seen else None
+
+    return prove
+
+
+def _prove_tree_image(ev: Evidence) -> str | None:
+    """The firmware's image ran: it fetched more from the tree, or a later stage printed."""
+    further = [f"{r.method} {r.path} {r.status}" for r in ev.access if r.path != ev.image_path]
+    if further:
+        return f"the image fetched more: {', '.join(further[:4])}"
+    return _seen_or_expected(GRUB_BANNER, "the image ran")(ev)
+
+
+def _prove_expect_line(ev: Evidence) -> str | None:
+    if not ev.console.proof_seen:
+        return None
+    gets = [f"{r.method} {r.path} {r.status}" for r in ev.access if r.path != ev.image_path]
+    return f"console: {ev.proof_line!r} (the expected line); requests after the image: {gets}"
+
+
+TREE_PROVERS: dict[Phase, Prover] = {
+    Phase.IMAGE: _prove_tree_image,
+    Phase.LOADER: _seen_or_expected(GRUB_BANNER, "the loader ran"),
+    Phase.KERNEL: _seen_or_expected(KERNEL_BANNER, "the kernel ran"),
+    Phase.INITRD: _prove_expect_line,
+}
+"""A user's tree is not the harness's: no file list, no proof initrd; the stage marks that are
+seen, every request, and the expect line."""
+
+
 def _prove_poweroff(ev: Evidence) -> str | None:
     event = ev.shutdown_event
     if event and event.get("guest") is True and event.get("reason") == "guest-shutdown":
@@ -309,9 +494,63 @@ def _explain_image(ev: Evidence) -> str:
             "Secure Boot refused the image: the firmware reported "
             f"{ev.console.security_violation!r} after the download"
         )
+    if ev.returned_to_menu and ev.case.firmware.secure_boot:
+        return (
+            "Secure Boot: the firmware downloaded the image and went back to its menu without "
+            "running it (an image it does not trust)"
+        )
     if ev.returned_to_menu:
         return "the firmware went back to its menu after the download without running the image"
     return "the image's proof line never appeared on the console"
+
+
+def _stage_errors(ev: Evidence) -> str:
+    """The chain's error and refusal lines, quoted."""
+    said = [m.strip() for line in ev.console.stage_lines for m in STAGE_ERROR.findall(line)]
+    return f"; console: {' / '.join(dict.fromkeys(said[-5:]))}" if said else ""
+
+
+def _chain_gets(ev: Evidence) -> str:
+    got = [f"{r.method} {r.path} {r.status}" for r in ev.access if r.path != ev.image_path]
+    return f"; after the image the server saw {got or 'no request'}"
+
+
+def _explain_loader(ev: Evidence) -> str:
+    if _stage_line(ev, GRUB_BANNER) is None:
+        said = "GRUB never started (no 'Welcome to GRUB!'): shim did not run it"
+    elif not ev.served:  # a user's tree
+        said = "GRUB started, and no later stage printed anything"
+    else:
+        said = "GRUB started but did not fetch its grub.cfg"
+        if (own := _stage_line(ev, "hbh-grub: ")) is not None:
+            said += f" (its early config saw {own.strip().removeprefix('hbh-grub: ')!r})"
+    return said + _stage_errors(ev) + _chain_gets(ev)
+
+
+def _explain_kernel(ev: Evidence) -> str:
+    report = _chain_report(ev)
+    if report is not None and not report["cmdline"].strip().endswith(ev.kernel_cmdline):
+        return f"the kernel ran with {report['cmdline']!r}, not the served {ev.kernel_cmdline!r}"
+    if not ev.served:  # a user's tree
+        said = "no kernel printed its banner"
+    elif _stage_fetched(ev, Phase.KERNEL) is None:
+        said = "GRUB did not fetch the whole kernel"
+    else:
+        said = "the kernel was fetched and never printed its banner"
+    return said + _stage_errors(ev) + _chain_gets(ev)
+
+
+def _explain_initrd(ev: Evidence) -> str:
+    report = _chain_report(ev)
+    if not ev.served:  # a user's tree
+        return "the expected line never appeared" + _stage_errors(ev) + _chain_gets(ev)
+    if _stage_fetched(ev, Phase.INITRD) is None:
+        return "GRUB did not fetch every initrd whole" + _stage_errors(ev) + _chain_gets(ev)
+    if report is None:
+        return "the initrd's proof line never appeared" + _stage_errors(ev)
+    if report["sb"] != _expected_secure_boot(ev):
+        return f"the initrd saw SecureBoot={report['sb']}, expected {_expected_secure_boot(ev)}"
+    return f"the initrd did not find the certificate files {_missing_certs(ev, report)}"
 
 
 def _explain_poweroff(ev: Evidence) -> str:
@@ -342,6 +581,12 @@ PHASES: tuple[PhaseSpec, ...] = (
     ), _prove_http_download, _explain_download),
     PhaseSpec(Phase.IMAGE, "image running", "firmware", (("Welcome to GRUB!", "image started"),),
               _prove_image, _explain_image),
+    PhaseSpec(Phase.LOADER, "loader", "loader", ((GRUB_BANNER, "GRUB started"),), _prove_loader,
+              _explain_loader),
+    PhaseSpec(Phase.KERNEL, "kernel", "kernel", ((KERNEL_BANNER, "the kernel started"),),
+              _prove_kernel, _explain_kernel),
+    PhaseSpec(Phase.INITRD, "initrd", "initrd", (("HTTPBOOT-PROOF", "the initrd's proof line"),),
+              _prove_initrd, _explain_initrd),
     PhaseSpec(Phase.POWEROFF, "power-off", "poweroff", (), _prove_poweroff, _explain_poweroff),
 )  # fmt: skip
 """In boot order. The ``firmware`` timing key (guest start to the image running) is kept from

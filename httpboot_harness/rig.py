@@ -21,7 +21,7 @@ from .artifacts import CaseArtifacts
 from .cases import Case, Locations
 from .config import Settings
 from .errors import PrerequisiteError
-from .firmware import Firmware, find_arch_firmware
+from .firmware import Firmware, find_arch_firmware, find_firmware
 from .machine import Machine, MachineSpec
 from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
 from .payload import ProofImage, build_proof_image
@@ -82,7 +82,12 @@ class Rig:
                 f"QEMU ({self.qemu}) is not installed",
                 f"apt-get install {arch.qemu_package} (or make setup), or pass --qemu",
             )
-        self.firmware = find_arch_firmware(self.settings, arch)
+        secure_boot = self.case.firmware.secure_boot
+        if secure_boot:
+            # The Secure Boot profile asks discovery for its own build; --ovmf-code is plain.
+            self.firmware = find_firmware(arch=arch, secure_boot=True)
+        else:
+            self.firmware = find_arch_firmware(self.settings, arch)
         self.accel, self.accel_reason = resolve_accel(
             self.settings.accel, self.qemu, self.firmware, arch.name
         )
@@ -106,16 +111,19 @@ class Rig:
             folder / "www" / where.pxe_file, self.case.id, script=folder / "proof-image.cfg",
             arch=arch,
         )  # fmt: skip
-        self.image = self.case.payload.build(
-            image, folder / "www" / where.served_file, folder, arch
-        )
         if self.case.scheme == "https" and self.tls is None:
             self.tls = make_tls_material(folder / "tls", self.addressing)
+        self.image = self.case.payload.build(
+            image, folder / "www" / where.served_file, folder, self.case, self.tls
+        )
+        trusted = self.case.firmware.trust(self.image.trusted_program, folder)
+        self.image = self.image.measured(folder / "www")
         self._start_servers(lab.name, deadline)
         self.timings["lab_setup"] = time.monotonic() - lab_started
 
         vars_copy = self.firmware.copy_vars(folder / "OVMF_VARS.fd")
         self.case.source.prepare_vars(vars_copy, where)
+        self.case.firmware.prepare_vars(vars_copy, trusted)
         machine = Machine(
             self._machine_spec(self.firmware.code, vars_copy),
             netns=lab.name, tag=lab.name, workdir=folder,
@@ -155,6 +163,7 @@ class Rig:
             vars_copy=vars_copy,
             socket_dir=Machine.new_socket_dir(),
             fw_cfg_files=fw_cfg,
+            memory_mb=self.settings.memory,
             extra_args=self.settings.qemu_args,
         )
         return self.case.machine_spec(base)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .artifacts import CaseArtifacts
-from .cases import Case
+from .cases import Case, with_user_tree
 from .config import Settings
 from .console import Console, MachineGone
 from .errors import (
@@ -35,7 +35,7 @@ from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
 from .machine import Machine
 from .netcapture import NetEvent, read_capture, wait_for_link_local_dad
 from .ovmf_menu import MenuEntryMissing, OvmfMenu
-from .phases import PHASES, SPECS, Phase, console_marks
+from .phases import PHASES, SPECS, STOP_LINE, Phase, console_marks
 from .rig import Rig
 from .timeline import TimelineEvent, build_timeline
 from .tls import TlsMaterial
@@ -112,6 +112,8 @@ class Observations:
     returned_to_menu: bool = False
     harness_failure: str | None = None
     """Set when the harness, not the firmware, ended the boot: the verdict is then "error"."""
+    expected_line: str | None = None
+    """A user's tree: the console line that matched --expect; the harness then stops QEMU."""
 
 
 def run_case(
@@ -127,6 +129,7 @@ def run_case(
     harness's own trouble: that becomes the verdict "error". KeyboardInterrupt cleans up and
     propagates."""
     started = time.monotonic()
+    case = with_user_tree(case, settings.boot_tree, settings.boot_path, settings.expect)
     files = CaseArtifacts(artifacts, case.id)
     run = _CaseRun(
         case, settings, files, tls, progress=progress or (lambda _label: None),
@@ -206,7 +209,7 @@ class _CaseRun:
                 self.files.write_console(console, machine.started_monotonic or 0.0)
         # The daemons have stopped now: lighttpd writes its buffered access log when it stops.
         end = machine.end()
-        if self.seen.harness_failure is None and end.by_host:
+        if self.seen.harness_failure is None and end.by_host and self.seen.expected_line is None:
             self.seen.harness_failure = f"QEMU ended without the guest asking: {end.detail}"
         if self.seen.harness_failure is not None:
             raise InfrastructureError(self.seen.harness_failure)
@@ -240,6 +243,9 @@ class _CaseRun:
             log.info("%s: %s", self.case.id, exc)
         _poll_events(machine)
         console.snapshot("the end of the boot")
+        if self.seen.expected_line is None and self.rig.image is not None:
+            # The guest may have powered off right after the line (it is still the proof).
+            self.seen.expected_line = self.rig.image.expected_line(console.plain)
 
     def _follow_boot(self, machine: Machine, console: Console, deadline: Deadline) -> None:
         """Read the console and QMP until the guest powers off, the firmware gives up (an error,
@@ -259,6 +265,10 @@ class _CaseRun:
             console.check_alive()  # a lost serial line is the harness's, not the firmware's
             plain = console.plain
             self._check_started_entry(plain)
+            assert self.rig.image is not None
+            if (line := self.rig.image.expected_line(plain)) is not None:
+                self.seen.expected_line = line  # success: the harness stops the guest
+                return
             if (phase := _latest_phase(plain, proof_line)) and phase != label:
                 label = phase
                 self.progress(label)
@@ -274,6 +284,9 @@ class _CaseRun:
                 error_seen_at = now
                 self.progress("firmware error")
             if error_seen_at is not None and now - error_seen_at > ERROR_GRACE_SECONDS:
+                return
+            if STOP_LINE.search(plain[-8000:]):  # a prompt, a panic, a refusal: nothing more comes
+                console.settle(deadline.sooner(1.0))
                 return
             last = console.last_output or now
             limit = self.case.payload.silence_after_download
@@ -317,7 +330,7 @@ class _CaseRun:
     # -- the verdict -------------------------------------------------------------------------
     def _proof_line(self) -> str:
         assert self.rig.image is not None
-        return self.rig.image.proof_line
+        return self.seen.expected_line or self.rig.image.proof_line
 
     def _judged(self, machine: Machine, console: Console) -> CaseResult:
         image = self.rig.image
@@ -327,6 +340,8 @@ class _CaseRun:
         timeline = self._timeline(machine, console, network)
         self.files.write_timeline(timeline)
         judgement = judge(self._evidence(machine, console, network))
+        if self.seen.expected_line is not None and judgement.verdict == "booted":
+            judgement.summary = "the expected line appeared; the harness stopped the guest"
         where = self.rig.locations
         return CaseResult(
             self.case, judgement, self.rig.accel, self.files.folder, self.rig.timings,
@@ -346,6 +361,8 @@ class _CaseRun:
         if console.first_output is not None:
             timings[SPECS[Phase.FIRMWARE].timing_key] = console.first_output - t0
         for spec in PHASES:
+            if spec.phase not in self.case.phases:
+                continue
             arrivals = [a for needle, _ in spec.console_marks if (a := console.arrival(needle))]
             if arrivals and spec.timing_key not in timings:
                 timings[spec.timing_key] = max(arrivals) - t0
@@ -386,15 +403,17 @@ class _CaseRun:
             image_path=where.image_path,
             image_size=image.size,
             boot_url=where.boot_url,
-            proof_line=image.proof_line,
+            proof_line=self._proof_line(),
             reached_boot_entry=self.seen.reached_entry,
-            console=parse_console(console.plain, image.proof_line),
+            console=parse_console(console.plain, self._proof_line()),
             servers=ServerLogs.from_case_dir(self.files.folder),
             shutdown_event=event.data if event else None,
             firmware_output=console.first_output is not None,
             network=network,
             menu_problem=self.seen.menu_problem,
             returned_to_menu=self.seen.returned_to_menu,
+            served=image.served,
+            kernel_cmdline=image.kernel_cmdline,
         )
 
     def _console_tail(self, count: int = 20) -> list[str]:

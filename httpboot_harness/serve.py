@@ -79,9 +79,14 @@ def serve(
         )
         tls = make_tls_material(workdir / "tls", addressing)
         url = f"{scheme}://{addressing.hostname}{IMAGE_PATH}"
+        root = workdir / "www"
+        if settings.boot_tree is not None and settings.boot_path is not None:
+            # --boot-tree: the user's tree at the document root, its boot path offered.
+            root = settings.boot_tree
+            url = f"{scheme}://{addressing.hostname}/{settings.boot_path.lstrip('/')}"
         plan = ServerPlan(
             url,
-            workdir / "www",
+            root,
             tls,
             addressing,
             interface=interface or TAP,
@@ -99,6 +104,7 @@ def serve(
             vars_copy=firmware.copy_vars(workdir / "OVMF_VARS.fd"),
             socket_dir=workdir,
             fw_cfg_files=((CACERTS_FW_CFG, tls.ca_signature_list),),
+            memory_mb=settings.memory,
             extra_args=(*NO_PXE, *settings.qemu_args),
         )
         command = spec.command_for_person()

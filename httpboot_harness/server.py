@@ -46,6 +46,8 @@ class ServerPlan:
     dhcp_v4: bool = True
     dhcp_v6: bool = True
     http_vendor_class: bool = True
+    router: bool = True
+    """DHCPv4 offers the server as router (dnsmasq only)."""
     status_overrides: tuple[tuple[str, int], ...] = ()
     """(URL path, status): the HTTP server answers these paths with an error status.
     These four fields exist to induce failures (cases with faults)."""
@@ -76,6 +78,7 @@ class ServerPlan:
                 ping_before_offer=not tuned,
                 http_vendor_class=self.http_vendor_class,
                 arch_boot_urls=self.arch_boot_urls,
+                router=self.router,
             )
         ]
         if isc_v4 and self.dhcp_v4:

@@ -52,6 +52,8 @@ class Dnsmasq(Service):
     arch_boot_urls: tuple[tuple[str, str], ...] = ()
     """(vendor class prefix, URL): each architecture's own boot file (``HTTPClient:Arch:00019``
     gets the aarch64 image), in place of ``boot_url_v4``, for clients sharing one server."""
+    router: bool = True
+    """Offer the server as the router (option 3); off for the seed's shim "no router" note."""
 
     name = "dnsmasq"
     binary = Binary("dnsmasq", "dnsmasq-base")
@@ -79,8 +81,10 @@ class Dnsmasq(Service):
                 *([] if self.ping_before_offer else ["no-ping"]),
                 f"dhcp-leasefile={workdir / 'dnsmasq.leases'}",
                 "log-dhcp",
-                f"dhcp-option=option:router,{a.server_v4.ip}",
-            ]
+                # An empty option: none sent.
+                f"dhcp-option=option:router,{a.server_v4.ip}" if self.router else (
+                    "dhcp-option=option:router"),
+            ]  # fmt: skip
             if self.name_server:
                 lines.append(f"dhcp-option=option:dns-server,{a.server_v4.ip}")
             else:
@@ -142,6 +146,8 @@ class Dhcp4Exchange:
     """The vendor class the client sent (option 60), e.g. ``HTTPClient:Arch:00019:UNDI:003000``."""
     tags: tuple[str, ...] = ()
     """The tags dnsmasq matched for the transaction (``http``, ``arch00019``, the interface)."""
+    options_sent: tuple[str, ...] = ()
+    """The option codes dnsmasq sent in this transaction."""
 
 
 def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
@@ -151,6 +157,7 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
     bootfile: dict[str, str] = {}
     client_class: dict[str, str] = {}
     tags: dict[str, tuple[str, ...]] = {}
+    sent: dict[str, list[str]] = {}
     for line in text.splitlines():
         if m := _DNSMASQ_VENDOR.search(line):
             client_class[m["xid"]] = m["vendor"]
@@ -159,6 +166,7 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
         if m := _DNSMASQ_DHCP.search(line):
             messages.setdefault(m["xid"], []).append((m["message"], m["address"], m["mac"]))
         elif m := _DNSMASQ_SENT.search(line):
+            sent.setdefault(m["xid"], []).append(m["code"])
             if m["code"] == "60" and _HTTPCLIENT_HEX in m["value"].lower():
                 vendor[m["xid"]] = True
             if m["code"] == "67":
@@ -175,6 +183,7 @@ def parse_dnsmasq_dhcp(text: str) -> list[Dhcp4Exchange]:
                 bootfile=bootfile.get(xid),
                 client_class=client_class.get(xid),
                 tags=tags.get(xid, ()),
+                options_sent=tuple(dict.fromkeys(sent.get(xid, ()))),
             )
         )
     return exchanges

@@ -64,3 +64,12 @@ def test_server_choices_follow_the_precedence() -> None:
 def test_unknown_server_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="http-server must be one of lighttpd, apache2"):
         Settings.merge(cli={"http_server": "nginx"})
+
+
+def test_memory_is_the_guests_ram_in_mib_everywhere() -> None:
+    assert Settings().memory == 1024
+    assert Settings.merge(env={"HTTPBOOT_MEMORY": "512"}).memory == 512
+    assert Settings.merge(cli={"memory": "2048"}, env={"HTTPBOOT_MEMORY": "512"}).memory == 2048
+    for wrong in ("lots", "64"):
+        with pytest.raises(UsageError, match="memory"):
+            Settings.merge(cli={"memory": wrong})
