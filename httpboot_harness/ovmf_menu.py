@@ -55,6 +55,15 @@ def _toward(targets: list[int], candidates: list[int]) -> bytes:
     return KEY_DOWN
 
 
+MAX_BLIND_RETRIES = 3
+"""Moves tried again without reading a single highlight before the page is drawn anew."""
+
+
+class ScreenUnreadable(HarnessTimeout):
+    """The screen model lost track of the page (a clear or a redraw went missing): the caller
+    makes the firmware draw the page anew; left alone, the harness's own error."""
+
+
 class MenuEntryMissing(Exception):
     """The firmware's page, drawn twice the same way, does not offer the entry."""
 
@@ -141,7 +150,14 @@ class OvmfMenu:
         another page steps back (ESC) and chooses again; an Enter that changed nothing is sent
         again. Only what the screen shows counts."""
         while True:
-            self.choose(label, deadline)
+            try:
+                self.choose(label, deadline)
+            except ScreenUnreadable:
+                if home != self._on_front_page:
+                    raise
+                log.info("the Front Page cannot be read; ESC makes it draw itself anew")
+                self._back_to_front_page(deadline)
+                continue
             pressed = time.monotonic()
             self.console.wait_for(
                 lambda pressed=pressed: (
@@ -185,7 +201,13 @@ class OvmfMenu:
         self._open_boot_manager(deadline)
         if ipv6:
             self._before_network_entry(deadline)
-        self.choose(entry, deadline, redraw=lambda: self._reopen_boot_manager(deadline))
+        while True:
+            try:
+                self.choose(entry, deadline, redraw=lambda: self._reopen_boot_manager(deadline))
+                return
+            except ScreenUnreadable as exc:
+                log.info("%s; drawing the Boot Manager anew", exc)
+                self._reopen_boot_manager(deadline)
 
     def _open_boot_manager(self, deadline: Deadline) -> None:
         self._enter(
@@ -214,6 +236,7 @@ class OvmfMenu:
         """
         moved_from: list[int] | None = None
         pages: list[tuple[str, ...]] = []
+        retries = 0
         while True:
             self.console.check_alive()
             if deadline.expired():
@@ -230,6 +253,12 @@ class OvmfMenu:
                 elif self._quiet_for() >= KEY_PATIENCE:
                     # A redraw that stopped half-way, or a key the firmware lost (a starved
                     # guest may read an arrow's ESC alone): move toward the entry again.
+                    retries += 1
+                    if retries > MAX_BLIND_RETRIES:
+                        self.console.snapshot(f"choosing {label!r}: the highlight cannot be read")
+                        raise ScreenUnreadable(
+                            f"cannot read which entry is highlighted while choosing {label!r}"
+                        )
                     self.console.send(_toward(targets, highlighted or moved_from or []))
                     moved_from = highlighted
                 continue
@@ -275,12 +304,34 @@ class OvmfMenu:
         """The seed's manual way: Device Manager -> Network Device List -> the NIC -> HTTP Boot
         Configuration; description, protocol and Boot URI set and saved; back on the Front Page.
         The Boot Manager then lists the new option under ``description``."""
-        for label, title in HTTP_BOOT_FORM_PATH:
-            self.open_page(label, title, deadline)
-        self._type_field(DESCRIPTION_FIELD, description, deadline)
-        self._set_protocol("IP6" if ipv6 else "IP4", deadline)
-        self._type_field(URI_FIELD, uri, deadline)
+        while True:
+            try:
+                for label, title in HTTP_BOOT_FORM_PATH:
+                    self.open_page(label, title, deadline)
+                self._type_field(DESCRIPTION_FIELD, description, deadline)
+                self._set_protocol("IP6" if ipv6 else "IP4", deadline)
+                self._type_field(URI_FIELD, uri, deadline)
+                break
+            except ScreenUnreadable as exc:
+                log.info("%s; back to the Front Page to walk the pages anew", exc)
+                self._back_to_front_page(deadline)
         self._save_and_leave(deadline)
+
+    def _back_to_front_page(self, deadline: Deadline) -> None:
+        """Leave the pages shown, discarding unsaved changes, until the Front Page is drawn
+        anew (ESC on the Front Page itself makes it draw again)."""
+        for _ in range(STEPS_BACK + 3):
+            key = b"N" if self.screen.rows_with(SAVE_PROMPT) else KEY_ESC
+            self.console.send(key)
+            sent = time.monotonic()
+            self.console.wait_for(
+                lambda sent=sent: self._quiet_since(sent) >= KEY_PATIENCE,  # type: ignore[misc]
+                deadline,
+                "the firmware to leave the page",
+            )
+            if self._on_front_page():
+                return
+        self.enter_front_page(deadline)
 
     def _type_field(self, label: str, value: str, deadline: Deadline) -> None:
         """Open the field's edit box, replace its text with ``value``, check the form shows it;
