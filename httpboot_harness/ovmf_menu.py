@@ -119,7 +119,7 @@ class OvmfMenu:
             if quiet and talking and now - last_escape >= ESCAPE_INTERVAL:
                 self.console.send(KEY_ESC)
                 last_escape = now
-        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+        self._settle(deadline)
         self.console.snapshot("the Front Page")
 
     def _on_front_page(self) -> bool:
@@ -158,37 +158,34 @@ class OvmfMenu:
                 log.info("the Front Page cannot be read; ESC makes it draw itself anew")
                 self._back_to_front_page(deadline)
                 continue
-            pressed = time.monotonic()
-            self.console.wait_for(
-                lambda pressed=pressed: (
-                    arrived()  # type: ignore[misc]
-                    or self._quiet_since(pressed) >= KEY_PATIENCE * 2
-                ),
-                deadline,
-                f"the page behind {label!r}",
-            )
+            self._until_or_quiet(arrived, KEY_PATIENCE * 2, deadline, f"the page behind {label!r}")
             if arrived():
-                self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+                self._settle(deadline)
                 return
             for _ in range(STEPS_BACK):
                 if home():
                     break
                 self.console.snapshot(f"choosing {label!r} led elsewhere: stepping back")
                 self.console.send(KEY_ESC)
-                escaped = time.monotonic()
-                self.console.wait_for(
-                    lambda escaped=escaped: (
-                        home()  # type: ignore[misc]
-                        or self._quiet_since(escaped) >= KEY_PATIENCE * 2
-                    ),
-                    deadline,
-                    "the page the harness came from",
-                )
+                self._until_or_quiet(home, KEY_PATIENCE * 2, deadline, "the page it came from")
             log.info("%r did not lead to its page; choosing it again", label)
 
-    def _quiet_since(self, moment: float) -> float:
-        """Seconds without output since ``moment`` (or since the last output after it)."""
-        return time.monotonic() - max(moment, self.console.last_output or 0.0)
+    def _until_or_quiet(
+        self, condition: Callable[[], bool], quiet: float, deadline: Deadline, what: str
+    ) -> None:
+        """Read until ``condition`` holds or the firmware has said nothing for ``quiet``
+        seconds since now (the key just sent): then the caller looks at where it is."""
+        since = time.monotonic()
+
+        def done() -> bool:
+            last = max(since, self.console.last_output or 0.0)
+            return condition() or time.monotonic() - last >= quiet
+
+        self.console.wait_for(done, deadline, what)
+
+    def _settle(self, deadline: Deadline) -> None:
+        """A short pause in the drawing: a good moment to read the screen, nothing more."""
+        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
 
     def _title_text(self) -> str:
         return "\n".join(self._title())
@@ -323,12 +320,7 @@ class OvmfMenu:
         for _ in range(STEPS_BACK + 3):
             key = b"N" if self.screen.rows_with(SAVE_PROMPT) else KEY_ESC
             self.console.send(key)
-            sent = time.monotonic()
-            self.console.wait_for(
-                lambda sent=sent: self._quiet_since(sent) >= KEY_PATIENCE,  # type: ignore[misc]
-                deadline,
-                "the firmware to leave the page",
-            )
+            self._until_or_quiet(lambda: False, KEY_PATIENCE, deadline, "the firmware to leave the page")
             if self._on_front_page():
                 return
         self.enter_front_page(deadline)
@@ -343,14 +335,14 @@ class OvmfMenu:
                 deadline,
                 f"the edit box of {label!r}",
             )
-            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._settle(deadline)
             self._erase(len(edit_box_text(self.screen.text())), deadline)
             self._type(value, deadline)
             self.console.send(KEY_ENTER)
             self.console.wait_for(
                 lambda: not self.screen.rows_with(EDIT_BOX_TITLE), deadline, "the edit box to close"
             )
-            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._settle(deadline)
             self._keep_screen(label)
             shown = field_value(self.screen.text(), label)
             if shown and value.startswith(shown):
@@ -367,11 +359,11 @@ class OvmfMenu:
                 deadline,
                 "the protocol list",
             )
-            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._settle(deadline)
             self.console.send(KEY_DOWN if wanted == "IP6" else KEY_UP)
-            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._settle(deadline)
             self.console.send(KEY_ENTER)
-            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._settle(deadline)
             self._keep_screen(PROTOCOL_FIELD)
             if deadline.expired():
                 raise HarnessTimeout(f"could not set {PROTOCOL_FIELD!r} to {wanted}")
@@ -389,7 +381,7 @@ class OvmfMenu:
         before = self.screen.state()
         self.console.send(key)
         self.console.wait_for(lambda: self.screen.state() != before, deadline, what)
-        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+        self._settle(deadline)
 
     def _save_and_leave(self, deadline: Deadline) -> None:
         """ESC leaves the form; the browser asks whether to save ('Y' saves); ESC again until
@@ -398,7 +390,7 @@ class OvmfMenu:
         self.console.wait_for(
             lambda: bool(self.screen.rows_with(SAVE_PROMPT)), deadline, "the save prompt"
         )
-        self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+        self._settle(deadline)
         self._keep_screen("save prompt")
         for _ in range(4 * LINES):
             if self._on_front_page():
@@ -411,5 +403,5 @@ class OvmfMenu:
                 deadline,
                 "the firmware to leave the page",
             )
-            self.console.settle(deadline.sooner(SETTLE_HINT * 4), SETTLE_HINT)
+            self._settle(deadline)
         raise HarnessTimeout("could not get back to the Front Page after saving the form")
