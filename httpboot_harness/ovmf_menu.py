@@ -320,7 +320,9 @@ class OvmfMenu:
         for _ in range(STEPS_BACK + 3):
             key = b"N" if self.screen.rows_with(SAVE_PROMPT) else KEY_ESC
             self.console.send(key)
-            self._until_or_quiet(lambda: False, KEY_PATIENCE, deadline, "the firmware to leave the page")
+            self._until_or_quiet(
+                lambda: False, KEY_PATIENCE, deadline, "the firmware to leave the page"
+            )
             if self._on_front_page():
                 return
         self.enter_front_page(deadline)
@@ -398,8 +400,10 @@ class OvmfMenu:
             key = b"Y" if self.screen.rows_with(SAVE_PROMPT) else KEY_ESC
             title = self._title()
             self.console.send(key)
-            self.console.wait_for(
+            # A key the firmware lost shows as no change: the next pass sends it again.
+            self._until_or_quiet(
                 lambda title=title: self._title() != title,  # type: ignore[misc]
+                KEY_PATIENCE * 2,
                 deadline,
                 "the firmware to leave the page",
             )
