@@ -96,3 +96,27 @@ def test_the_vars_copy_is_private_and_the_template_untouched(tmp_path: Path) -> 
     copy = found.copy_vars(tmp_path / "copy.fd")
     copy.write_bytes(b"changed")
     assert template.read_bytes()[40:44] == b"_FVH"
+
+
+@pytest.mark.parametrize("template", ["OVMF_VARS_4M.fd", "OVMF_VARS_4M.ms.fd"])
+def test_boot_uri_store_is_byte_for_byte_what_virt_firmware_writes(
+    tmp_path: Path, template: str
+) -> None:
+    from virt.firmware.efi import devpath
+    from virt.firmware.varstore import autodetect
+
+    source = Path("/usr/share/OVMF") / template
+    ours, theirs = tmp_path / "ours.fd", tmp_path / "theirs.fd"
+    ours.write_bytes(source.read_bytes())
+    theirs.write_bytes(source.read_bytes())
+    url = "http://www.httpboot.local/case/bootx64.efi"
+
+    firmware.set_boot_uri(ours, url)
+    store = autodetect.open_varstore(str(theirs))
+    variables = store.get_varlist()
+    variables.set_boot_entry(0x99, "netboot bootx64.efi", devpath.DevicePath.uri(url))
+    variables.set_boot_next(0x99)
+    store.write_varstore(str(theirs), variables)
+
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert ours.read_bytes() != source.read_bytes()
