@@ -25,7 +25,7 @@ from typing import IO
 import pyte
 
 from .errors import HarnessTimeout, InfrastructureError, MachineError
-from .terminal import TerminalDecoder
+from .terminal import EscapeRestarter, TerminalDecoder
 from .waiting import Deadline
 
 # The terminal mode OVMF's setup pages use over serial: 80 columns (the width of their boxes)
@@ -114,12 +114,13 @@ class FirmwareScreen:
     def __init__(self) -> None:
         self._screen = _LenientScreen(COLUMNS, LINES)
         self._stream = pyte.Stream(self._screen)
+        self._escapes = EscapeRestarter()
         self.unparsed = 0
         """Chunks the emulator could not apply (kept in the raw transcript all the same)."""
 
     def feed(self, text: str) -> None:
         try:
-            self._stream.feed(text)
+            self._stream.feed(self._escapes.filter(text))
         except (TypeError, ValueError, IndexError, KeyError):
             # pyte resets its parser after such an error; the screen misses part of one chunk.
             self.unparsed += 1

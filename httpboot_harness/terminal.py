@@ -112,3 +112,57 @@ class TerminalDecoder:
     def _note_invalid(self) -> None:
         if self.encoding is None:
             self.encoding = "cp437"
+
+
+ESC = "\x1b"
+_TWO_CHARACTER_INTRODUCERS = "()#%"
+"""ESC ( B and the like: the escape takes one more character before it is complete."""
+LONGEST_SEQUENCE = 64
+"""An escape longer than any edk2 writes: passed on as it is rather than held forever."""
+
+
+class EscapeRestarter:
+    """Applies a real terminal's rule that pyte lacks: an ESC arriving inside an unfinished
+    escape sequence abandons it and starts a new one. pyte instead prints what follows as text
+    (``ESC ESC [0m`` leaves a literal ``[0m`` in the current colours); in the highlight colours
+    that reads as a second highlighted entry until the row is drawn again, which OVMF's
+    Front Page never does for its bottom rows. Sequences split across chunks are held back
+    until complete, so the cut is right wherever the chunks end."""
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def filter(self, text: str) -> str:
+        out: list[str] = []
+        index, size = 0, len(text)
+        while index < size:
+            if not self._pending:
+                escape = text.find(ESC, index)
+                if escape < 0:
+                    out.append(text[index:])
+                    break
+                out.append(text[index:escape])
+                self._pending, index = ESC, escape + 1
+                continue
+            char = text[index]
+            index += 1
+            if char == ESC:
+                self._pending = ESC  # the unfinished sequence is abandoned
+                continue
+            self._pending += char
+            if _complete(self._pending) or len(self._pending) >= LONGEST_SEQUENCE:
+                out.append(self._pending)
+                self._pending = ""
+        return "".join(out)
+
+
+def _complete(sequence: str) -> bool:
+    """Whether ``sequence`` (ESC and what followed so far, at least one character) is whole."""
+    introducer = sequence[1]
+    if introducer == "[":
+        return len(sequence) > 2 and "\x40" <= sequence[-1] <= "\x7e"
+    if introducer == "]":  # an operating system command ends with BEL or ST
+        return sequence.endswith(("\x07", ESC + "\\"))
+    if introducer in _TWO_CHARACTER_INTRODUCERS:
+        return len(sequence) > 2
+    return True

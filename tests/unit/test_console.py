@@ -43,3 +43,30 @@ def test_a_move_tried_again_goes_toward_the_entry_from_every_possible_highlight(
     assert _toward([8], [11, 12]) == KEY_UP
     assert _toward([12], []) == KEY_DOWN  # nothing highlighted: any move draws one
     assert _toward([9], [8, 11]) == KEY_DOWN  # between them: one way, then read again
+
+
+def test_an_abandoned_escape_leaves_no_text_that_reads_as_a_second_highlight(
+    recorded: Path,
+) -> None:
+    """ESC ESC [0m: a terminal abandons the first ESC; drawn as text in white on black, the
+    '[0m' read as a second highlighted entry, and the menu could not be driven (a soak run)."""
+    raw = (recorded / "ipv4-http" / "front-page-escape-escape.raw").read_bytes()
+    assert b"\x1b\x1b[0m" in raw
+    screen = screen_of_chunks(raw, 100)
+    assert screen.highlighted_rows() == screen.rows_with("Boot Manager")[:1]
+    assert "[0m" not in screen.text()
+
+
+def screen_of_chunks(raw: bytes, size: int) -> FirmwareScreen:
+    screen = FirmwareScreen()
+    for start in range(0, len(raw), size):
+        screen.feed(raw[start : start + size].decode("cp437"))
+    return screen
+
+
+def test_a_new_escape_abandons_an_unfinished_one_wherever_the_chunks_are_cut() -> None:
+    raw = b"ab\x1b\x1b[31mcd\x1b[1;1\x1b[2;1Hxy\x1b(Bz"
+    for size in range(1, len(raw) + 1):
+        screen = screen_of_chunks(raw, size)
+        lines = screen.text().splitlines()
+        assert lines[:2] == ["abcd", "xyz"], size
