@@ -38,7 +38,12 @@ def subject_hash(certificate: Path) -> str:
         capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False,
     )  # fmt: skip
     if done.returncode != 0:
-        raise UsageError(f"{certificate} is not a PEM certificate: {done.stderr.strip()}")
+        said = " ".join(done.stderr.split())
+        raise UsageError(
+            f"{certificate} is not a PEM certificate (openssl: {said}); fix: pass the server's "
+            "certificate in PEM form (-----BEGIN CERTIFICATE-----; from DER: openssl x509 "
+            "-inform DER -in CERT -out CERT.pem)"
+        )
     return done.stdout.strip()
 
 
