@@ -191,7 +191,7 @@ def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
     if not _has_volume(head) and not blank_vars:
         raise UsageError(
             f"{what} file {path} is not a UEFI firmware volume (no _FVH signature); "
-            "pass an OVMF .fd file"
+            "fix: pass an OVMF .fd file"
         )
     size = path.stat().st_size
     if size < min_bytes:

@@ -40,9 +40,9 @@ boot time, so a process can seem up to a second younger or older than it is."""
 StartTime = Callable[[int], "float | None"]
 
 
-def state_root() -> Path:
+def state_root(temp: Path | None = None) -> Path:
     """The folder of lab records: per user, in the temporary folder (``TMPDIR`` moves it)."""
-    return Path(tempfile.gettempdir()) / f"httpboot-harness-labs-{os.getuid()}"
+    return (temp or Path(tempfile.gettempdir())) / f"httpboot-harness-labs-{os.getuid()}"
 
 
 def owner_pid(name: str) -> int | None:
@@ -139,9 +139,9 @@ def claim(tag: str, namespace: str | None) -> LabRecord:
     return LabRecord(tag, namespace, me, process_started(me) or 0.0).save()
 
 
-def records() -> Iterator[LabRecord]:
+def records(temp: Path | None = None) -> Iterator[LabRecord]:
     """Every readable record of this user; a torn or foreign file is skipped."""
-    root = state_root()
+    root = state_root(temp)
     if not root.is_dir():
         return
     for path in sorted(root.glob("hbh-*.json")):

@@ -178,3 +178,21 @@ def sweep(*, announce: bool = True) -> Swept:
     if swept and announce:
         log.warning("removed what an earlier, killed run left: %s", "; ".join(swept.lines()))
     return swept
+
+
+def leftovers_of(owner: int, temp_root: Path | None = None) -> list[str]:
+    """What is still there of the run whose process was ``owner``: its namespaces, processes
+    (daemons, QEMU, tcpdump, relays), temporary folders and lab records. Empty after a clean
+    end, or after a sweep of a killed run (the soak and the tests read this)."""
+    prefix = f"{labstate.PREFIX}{owner}-"
+    temp_root = temp_root or Path(tempfile.gettempdir())
+    found = [f"namespace {n}" for n in netns.listnetns() if n.startswith(prefix)]
+    for proc in psutil.process_iter():
+        tag = process_tag(proc)
+        if tag is not None and tag.startswith(prefix):
+            with contextlib.suppress(psutil.Error):
+                found.append(f"process {proc.pid} {proc.name()} ({tag})")
+    with contextlib.suppress(OSError):
+        found += [f"folder {p}" for p in sorted(temp_root.iterdir()) if p.name.startswith(prefix)]
+    found += [f"record {r.tag}" for r in labstate.records(temp_root) if r.owner_pid == owner]
+    return found
