@@ -13,8 +13,9 @@ run it counts:
   processes tagged with its runs (daemons, QEMU, tcpdump, relays), anything in its temporary
   folder, lab records.
 
-It prints one line per run and the totals, and writes them to JSON. The goal is 0 of each. The
-artifacts of a run with anything to count are kept (their path is in the JSON); others removed.
+It prints one line per run and the totals, and writes them to JSON; it exits 1 when any count is
+not 0, the goal. The artifacts of a run with anything to count are kept (their path is in the
+JSON); the others are removed.
 """
 
 from __future__ import annotations
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
         for line in [*row["notes"], *row["left"]]:
-            print(f"    {line}", flush=True)
+            print(f"    {line.splitlines()[0]}", flush=True)  # the JSON keeps all of it
     totals = {key: sum(r[key] for r in rows) for key in ("misjudged", "errors", "leftovers")}
     print(
         f"total over {len(rows)} runs: misjudged {totals['misjudged']}  errors "

@@ -73,7 +73,20 @@ def owner_gone(
     record, says the same more exactly. Names that are not ``hbh-<pid>-...`` are never gone.
     """
     pid = owner_pid(name)
-    if pid is None or pid <= 0:
+    if pid is None:
+        return False
+    return pid_gone(pid, made, owner_started=owner_started, started=started)
+
+
+def pid_gone(
+    pid: int,
+    made: float | None = None,
+    *,
+    owner_started: float | None = None,
+    started: StartTime = process_started,
+) -> bool:
+    """:func:`owner_gone` for a known owner pid."""
+    if pid <= 0:
         return False
     now = started(pid)
     if now is None:
@@ -100,7 +113,7 @@ class LabRecord:
         return state_root() / f"{self.tag}.json"
 
     def owner_gone(self, started: StartTime = process_started) -> bool:
-        return owner_gone(self.tag, owner_started=self.owner_started, started=started)
+        return pid_gone(self.owner_pid, owner_started=self.owner_started, started=started)
 
     def save(self) -> LabRecord:
         """Write the record atomically (a reader never sees half of it)."""

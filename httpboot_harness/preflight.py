@@ -11,6 +11,7 @@ no commit fixes a wrong path.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import re
 import shutil
@@ -21,7 +22,7 @@ from pathlib import Path
 from .arch import ArchSpec
 from .cases import Case
 from .config import Settings
-from .errors import UsageError
+from .errors import PrerequisiteError, UsageError
 from .firmware import find_arch_firmware
 
 MIN_FREE_BYTES = 64 << 20
@@ -31,10 +32,12 @@ capture, logs), tens of MiB for the seed's chain; less than this is a folder abo
 
 def check_inputs(settings: Settings, cases: Sequence[Case]) -> None:
     """Raise ``UsageError`` for the first bad input among the settings the cases will use."""
-    arches = _arches(cases)
-    for arch in arches:
+    for arch in _arches(cases):
         if any(case.arch_spec is arch and not case.firmware.secure_boot for case in cases):
-            find_arch_firmware(settings, arch)
+            # A missing firmware (PrerequisiteError) stays each case's "error" row in the report;
+            # a file that is not one, or of another build, is the user's input: said here, once.
+            with contextlib.suppress(PrerequisiteError):
+                find_arch_firmware(settings, arch)
     check_artifacts_folder(settings.artifacts)
 
 
