@@ -13,6 +13,7 @@ The archive is written by the distribution's ``cpio`` and the hash is OpenSSL's 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import subprocess
 import tempfile
@@ -73,7 +74,7 @@ def packcert(certificate: Path, destination: Path) -> list[str]:
         raise UsageError(f"certificate {certificate} does not exist")
     link = f"{subject_hash(certificate)}.0"
     name = certificate.with_suffix(".pem").name
-    with tempfile.TemporaryDirectory(prefix="packcert-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"hbh-{os.getpid()}-packcert-") as scratch:
         tree = Path(scratch)
         for folder in CERT_DIRS:
             (tree / folder).mkdir(parents=True)
