@@ -26,9 +26,11 @@ import psutil
 from pyroute2 import netns
 
 from . import labstate
+from .errors import HarnessTimeout
 from .labstate import owner_gone
 from .network import remove_namespace
 from .process import TAG_VARIABLE
+from .waiting import Deadline, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -117,14 +119,29 @@ def stale_folders(root: Path | None = None) -> Iterator[Path]:
             yield entry
 
 
+def _running(proc: psutil.Process) -> bool:
+    """Alive and not a zombie: an orphan's zombie belongs to whoever adopted it (init, or a
+    subreaper such as another harness), holds nothing, and is reaped in its parent's time."""
+    try:
+        return bool(proc.status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
 def _end(procs: list[psutil.Process]) -> None:
-    """SIGKILL each, then wait (bounded) until they are gone."""
+    """SIGKILL each, then wait (bounded) until none runs."""
     for proc in procs:
         with contextlib.suppress(psutil.Error):
             proc.kill()
-    _, alive = psutil.wait_procs(procs, timeout=KILL_WAIT)
-    for proc in alive:
-        log.warning("process %d outlived SIGKILL for %.0f s", proc.pid, KILL_WAIT)
+    try:
+        wait_until(
+            lambda: not any(_running(p) for p in procs),
+            deadline=Deadline(KILL_WAIT),
+            what="killed processes to end",
+        )
+    except HarnessTimeout:
+        left = [p.pid for p in procs if _running(p)]
+        log.warning("processes %s outlived SIGKILL for %.0f s", left, KILL_WAIT)
 
 
 def _holder(record: labstate.LabRecord) -> psutil.Process | None:

@@ -16,7 +16,8 @@ from httpboot_harness.errors import UsageError
 from httpboot_harness.firmware import check_pair
 from httpboot_harness.labstate import owner_gone, owner_pid
 from httpboot_harness.preflight import check_artifacts_folder, rejected_qemu_arg
-from httpboot_harness.sweep import _relay_tag, stale_folders
+from httpboot_harness.process import TAG_VARIABLE
+from httpboot_harness.sweep import _relay_tag, stale_folders, sweep
 
 T0 = 1_000_000.0
 
@@ -156,3 +157,36 @@ def test_a_writable_artifacts_folder_with_room_passes_and_is_kept(tmp_path: Path
     check_artifacts_folder(tmp_path / "made", min_free=1)
     assert [p.name for p in tmp_path.iterdir()] == ["made"]
     assert list((tmp_path / "made").iterdir()) == []  # the probe is gone
+
+
+def test_a_sweep_ends_a_dead_runs_processes_holder_and_folders_and_spares_a_live_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    dead = finished_pid()
+
+    def sleeper(tag: str | None) -> subprocess.Popen[bytes]:
+        env = {**os.environ, TAG_VARIABLE: tag} if tag else dict(os.environ)
+        return subprocess.Popen(["sleep", "60"], env=env)
+
+    orphan = sleeper(f"hbh-{dead}-aa")
+    holder = sleeper(None)
+    mine = sleeper(f"hbh-{os.getpid()}-bb")
+    (tmp_path / f"hbh-{dead}-sock-x").mkdir()
+    (tmp_path / f"hbh-{os.getpid()}-sock-y").mkdir()
+    record = labstate.LabRecord(f"hbh-{dead}-cc", None, dead, T0).with_holder(holder.pid)
+    try:
+        swept = sweep(announce=False)
+
+        assert orphan.wait(timeout=5) == -9
+        assert holder.wait(timeout=5) == -9
+        assert mine.poll() is None
+        assert f"{orphan.pid} sleep (hbh-{dead}-aa)" in swept.processes
+        assert f"{holder.pid} sleep (holder of hbh-{dead}-cc)" in swept.processes
+        assert str(tmp_path / f"hbh-{dead}-sock-x") in swept.folders
+        assert swept.records == [record.tag]
+        assert sorted(p.name for p in tmp_path.iterdir()) == [f"hbh-{os.getpid()}-sock-y"]
+    finally:
+        for child in (orphan, holder, mine):
+            child.kill()
+            child.wait()
