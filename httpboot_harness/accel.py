@@ -46,7 +46,7 @@ def kvm_runs_firmware(qemu: str, firmware: Firmware) -> tuple[bool, str]:
         cpuinfo = ""
     if not cpu_has_virtualisation(cpuinfo):
         return False, "the CPU flags show neither vmx nor svm (no hardware virtualisation)"
-    with tempfile.TemporaryDirectory(prefix="hbh-kvm-probe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"hbh-{os.getpid()}-kvm-probe-") as tmp:
         serial = Path(tmp) / "serial.txt"
         vars_copy = Path(tmp) / "vars.fd"
         argv = [

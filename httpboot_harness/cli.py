@@ -31,6 +31,7 @@ from .console import plain_text
 from .doctor import boot_can_run, format_checks, run_checks
 from .errors import HarnessError, UsageError
 from .network import Addressing
+from .preflight import check_inputs
 from .progress import LiveProgress
 from .report import format_table, write_report
 from .runner import CaseResult, harness_error_result, run_case
@@ -82,6 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     packcert.add_argument("certificate", type=Path, help="the server's PEM certificate")
     packcert.add_argument("output", type=Path, help="where to write the initrd (ssl.img)")
+    sweep = sub.add_parser(
+        "sweep", help="remove what killed runs left (namespaces, daemons, QEMU, temp folders)"
+    )
+    sweep.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
     for command in (doctor, serve):
         _common_options(command, report=False)
     for command in (matrix, run, bisect):
@@ -190,10 +195,12 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
     else:
         selectors = args.select if args.command == "matrix" else args.cases
         cases = select_cases(selectors) if selectors else list(default_matrix(settings.arch))
+    check_inputs(settings, cases)
     artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-artifacts-"))
     if args.command == "run":
         sink = _console_writer()
         results = [run_case(cases[0], settings, artifacts, console_sink=sink)]  # type: ignore[arg-type]
+        _raise_usage_problem(results, artifacts, temporary=settings.artifacts is None)
         print()
         print(format_timeline(results[0].timeline), end="")
         print(results[0].judgement.summary)
@@ -201,6 +208,7 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
             print(f"  {phase:10} {proof}")
     else:
         results = run_cases(cases, settings, artifacts, jobs=getattr(args, "jobs", 1))
+        _raise_usage_problem(results, artifacts, temporary=settings.artifacts is None)
     rows = [r.to_report() for r in results]
     if settings.report is not None:
         write_report(settings.report, rows)
@@ -216,6 +224,30 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
     else:
         print(f"artifacts: {artifacts}")
     return code
+
+
+def _raise_usage_problem(
+    results: Sequence[CaseResult], artifacts: Path, *, temporary: bool
+) -> None:
+    """A case that met bad input (QEMU refused a --qemu-arg) makes the command a usage error,
+    said once; a temporary artifacts folder goes with it."""
+    for result in results:
+        if result.error_kind == "usage" and result.error:
+            if temporary:
+                shutil.rmtree(artifacts, ignore_errors=True)
+            raise UsageError(result.error.removeprefix("usage problem: "))
+
+
+def _sweep() -> int:
+    """``httpboot-harness sweep``: say what was removed, or that nothing was left."""
+    from .sweep import sweep
+
+    swept = sweep(announce=False)
+    for line in swept.lines():
+        print(f"removed {line}")
+    if not swept:
+        print("nothing left by a killed run")
+    return EXIT_OK
 
 
 def _packcert(certificate: Path, output: Path) -> int:
@@ -237,6 +269,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)
         return usage_exit
+    if args.command == "sweep":
+        return _sweep()
     if args.command == "doctor":
         checks = run_checks(settings)
         print(format_checks(checks), end="")

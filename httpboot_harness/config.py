@@ -51,12 +51,23 @@ class Settings:
         """A user's tree needs the file to boot and the line that proves success, both real."""
         if self.boot_tree is None:
             return
+        example = "EFI/BOOT/BOOTX64.EFI (BOOTAA64.EFI on aarch64)"
         if not self.boot_tree.is_dir():
-            raise UsageError(f"boot-tree {self.boot_tree} is not a folder")
+            raise UsageError(
+                f"boot-tree {self.boot_tree} is not a folder; fix: pass the folder holding the "
+                "tree (an ISO's files, mounted or unpacked)"
+            )
         if not self.boot_path or not self.expect:
-            raise UsageError("boot-tree needs boot-path (the file to boot) and expect (a regex)")
+            raise UsageError(
+                "boot-tree needs boot-path (the file to boot) and expect (a regex); fix: add "
+                f"boot-path {example} and expect 'a line your boot prints'"
+            )
         if not (self.boot_tree / self.boot_path.lstrip("/")).is_file():
-            raise UsageError(f"boot-path {self.boot_path} is not a file in {self.boot_tree}")
+            raise UsageError(
+                f"boot-path {self.boot_path} is not a file in {self.boot_tree} (the file the "
+                f"firmware would boot); fix: pass the path of that file inside the tree, "
+                f"e.g. {example}"
+            )
 
     @classmethod
     def merge(

@@ -88,6 +88,7 @@ def find_firmware(
         if vars_template is None:
             vars_template = _matching_vars(code, arch)
         check_volume(vars_template, "OVMF vars", min_bytes=MIN_VARS_BYTES)
+        check_pair(code, vars_template, arch)
         return Firmware(code, vars_template, "given explicitly")
     for _, described in _descriptor_candidates(arch, secure_boot):
         chosen = Firmware(described.code, vars_template or described.vars_template, described.why)
@@ -190,7 +191,7 @@ def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
     if not _has_volume(head) and not blank_vars:
         raise UsageError(
             f"{what} file {path} is not a UEFI firmware volume (no _FVH signature); "
-            "pass an OVMF .fd file"
+            "fix: pass an OVMF .fd file"
         )
     size = path.stat().st_size
     if size < min_bytes:
@@ -198,6 +199,30 @@ def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
             f"{what} file {path} is {size} bytes, smaller than any OVMF vars store "
             f"({min_bytes}); pass the VARS file that belongs to the code file"
         )
+
+
+X86_FLASH_SIZES = (1 << 20, 2 << 20, 4 << 20)
+"""The flash sizes of OVMF builds (FD_SIZE_1MB/2MB/4MB): its CODE and VARS files add up to one."""
+
+
+def check_pair(code: Path, vars_template: Path, arch: ArchSpec) -> None:
+    """An x86 OVMF build's code and vars halves fill one flash of 1, 2 or 4 MiB together.
+
+    A vars file of another build (the 2 MiB build's 128 KiB store beside a 4 MiB code) is not
+    refused by QEMU, and the firmware then runs without the store it was built for: whatever it
+    does says nothing about the commit. AAVMF's halves are padded to 64 MiB each: no such rule.
+    """
+    if arch.name != "x86_64":
+        return
+    code_size, vars_size = code.stat().st_size, vars_template.stat().st_size
+    if code_size + vars_size in X86_FLASH_SIZES:
+        return
+    raise UsageError(
+        f"OVMF vars file {vars_template} ({vars_size} bytes) does not belong to the code file "
+        f"{code} ({code_size} bytes): together they must fill a 1, 2 or 4 MiB flash; "
+        "fix: pass --ovmf-vars with the VARS file built with that code (OVMF_VARS_4M.fd for "
+        "OVMF_CODE_4M.fd)"
+    )
 
 
 def _has_volume(head: bytes) -> bool:

@@ -17,6 +17,7 @@ import contextlib
 import enum
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -318,7 +319,8 @@ class Machine:
 
     @staticmethod
     def new_socket_dir() -> Path:
-        return Path(tempfile.mkdtemp(prefix="hbh-"))
+        """``hbh-<owner pid>-sock-...``: a sweep removes it when a killed run left it."""
+        return Path(tempfile.mkdtemp(prefix=f"hbh-{os.getpid()}-sock-"))
 
     def launch(self, deadline: Deadline) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)

@@ -17,6 +17,7 @@ from ipaddress import IPv4Interface, IPv6Interface
 
 from pyroute2 import netns
 
+from . import labstate
 from .errors import InfrastructureError, PrerequisiteError
 from .process import owner_alive
 
@@ -66,6 +67,7 @@ class Lab:
         self.name = tag
         self.addressing = addressing or Addressing()
         self._created = False
+        self._record: labstate.LabRecord | None = None
 
     def __enter__(self) -> Lab:
         self.create()
@@ -75,7 +77,13 @@ class Lab:
         self.remove()
 
     def create(self) -> None:
-        _ip("netns", "add", self.name, what=f"create network namespace {self.name}")
+        # The owner record comes first, so a kill at any later moment leaves nothing unrecorded.
+        self._record = labstate.claim(self.name, namespace=self.name)
+        try:
+            _ip("netns", "add", self.name, what=f"create network namespace {self.name}")
+        except BaseException:
+            self._record.release()
+            raise
         self._created = True
         try:
             self._configure()
@@ -114,6 +122,8 @@ class Lab:
             return
         self._created = False
         remove_namespace(self.name)
+        if self._record is not None:
+            self._record.release()
 
 
 class BridgedLab(Lab):

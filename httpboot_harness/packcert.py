@@ -13,6 +13,7 @@ The archive is written by the distribution's ``cpio`` and the hash is OpenSSL's 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 import subprocess
 import tempfile
@@ -38,7 +39,12 @@ def subject_hash(certificate: Path) -> str:
         capture_output=True, text=True, timeout=TOOL_TIMEOUT, check=False,
     )  # fmt: skip
     if done.returncode != 0:
-        raise UsageError(f"{certificate} is not a PEM certificate: {done.stderr.strip()}")
+        said = " ".join(done.stderr.split())
+        raise UsageError(
+            f"{certificate} is not a PEM certificate (openssl: {said}); fix: pass the server's "
+            "certificate in PEM form (-----BEGIN CERTIFICATE-----; from DER: openssl x509 "
+            "-inform DER -in CERT -out CERT.pem)"
+        )
     return done.stdout.strip()
 
 
@@ -68,7 +74,7 @@ def packcert(certificate: Path, destination: Path) -> list[str]:
         raise UsageError(f"certificate {certificate} does not exist")
     link = f"{subject_hash(certificate)}.0"
     name = certificate.with_suffix(".pem").name
-    with tempfile.TemporaryDirectory(prefix="packcert-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"hbh-{os.getpid()}-packcert-") as scratch:
         tree = Path(scratch)
         for folder in CERT_DIRS:
             (tree / folder).mkdir(parents=True)

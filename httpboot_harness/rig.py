@@ -20,14 +20,16 @@ from .arch import qemu_for
 from .artifacts import CaseArtifacts
 from .cases import Case, Locations
 from .config import Settings
-from .errors import PrerequisiteError
+from .errors import MachineError, PrerequisiteError
 from .firmware import Firmware, find_arch_firmware, find_firmware
 from .machine import Machine, MachineSpec
-from .network import Addressing, Lab, new_tag, sweep_stale_namespaces
+from .network import Addressing, Lab, new_tag
 from .payload import ProofImage, build_proof_image
-from .process import ManagedProcess, sweep_orphans
+from .preflight import rejected_qemu_arg
+from .process import ManagedProcess
 from .server import ServerPlan, start_servers
 from .services.tcpdump import CAPTURE_FILE, Tcpdump
+from .sweep import sweep
 from .tls import TlsMaterial, make_tls_material
 from .waiting import Deadline
 
@@ -37,8 +39,7 @@ CACERTS_FW_CFG = "etc/edk2/https/cacerts"
 @functools.cache
 def sweep_once() -> None:
     """Remove what an earlier run killed with SIGKILL left behind (once per process)."""
-    sweep_orphans()
-    sweep_stale_namespaces()
+    sweep()
 
 
 class Rig:
@@ -130,7 +131,18 @@ class Rig:
         )  # fmt: skip
         self._stack.callback(machine.stop)
         self.machine = machine
-        machine.launch(deadline)
+        try:
+            machine.launch(deadline)
+        except MachineError as exc:
+            # QEMU refusing one of the user's --qemu-arg is bad input, not the harness's trouble.
+            try:
+                qemu_log = (folder / "qemu.log").read_text(errors="replace")
+            except OSError:
+                qemu_log = ""
+            rejected = rejected_qemu_arg(self.settings.qemu_args, qemu_log)
+            if rejected is None:
+                raise
+            raise rejected from exc
         return machine
 
     def _start_servers(self, netns: str, deadline: Deadline) -> None:

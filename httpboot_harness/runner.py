@@ -30,6 +30,7 @@ from .errors import (
     InfrastructureError,
     MachineError,
     PrerequisiteError,
+    UsageError,
 )
 from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
 from .machine import Machine
@@ -150,6 +151,8 @@ def run_case(
 def harness_error_result(case: Case, exc: BaseException, artifacts: Path) -> CaseResult:
     """The result of a case the harness could not even start (verdict ``error``)."""
     kind = "prerequisite" if isinstance(exc, PrerequisiteError) else "infrastructure"
+    if isinstance(exc, UsageError):
+        kind = "usage"  # the user's input, not the machine: the command answers exit 2
     message = f"{kind} problem: {exc}"
     judgement = Judgement("error", None, f"the harness could not judge the firmware: {exc}")
     return CaseResult(
@@ -181,7 +184,8 @@ class _CaseRun:
 
     def error_result(self, exc: HarnessError, cause: BaseException | None = None) -> CaseResult:
         result = harness_error_result(self.case, exc, self.files.folder.parent)
-        log.error("%s: %s", self.case.id, result.error)
+        if result.error_kind != "usage":  # bad input is said once, by the command
+            log.error("%s: %s", self.case.id, result.error)
         self.files.write_harness_error(result.error or "", cause or exc)
         result.accel = self.rig.accel
         result.timings = self.rig.timings

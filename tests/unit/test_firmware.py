@@ -66,8 +66,8 @@ def test_nothing_found_says_how_to_install(descriptors: Path) -> None:
 def test_explicit_code_path_wins_and_finds_its_vars_beside_it(
     tmp_path: Path, descriptors: Path
 ) -> None:
-    code = volume(tmp_path / "MY_CODE.fd")
-    template = volume(tmp_path / "MY_VARS.fd")
+    code = volume(tmp_path / "MY_CODE.fd", size=1966080)  # the halves of a 2 MiB build
+    template = volume(tmp_path / "MY_VARS.fd", size=131072)
     found = find_firmware(code)
     assert (found.code, found.vars_template, found.why) == (code, template, "given explicitly")
 
