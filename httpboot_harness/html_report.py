@@ -73,7 +73,9 @@ def timelines_svg(rows: Sequence[Mapping[str, Any]]) -> str:
     failed_phases = list(dict.fromkeys(s.activity for _, pieces in drawn for s in pieces
                                        if s.failed))  # fmt: skip
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "httpboot"}):
-        figure, axis = plt.subplots(figsize=(11, 1.6 + 0.42 * max(len(drawn), 1)))
+        figure, axis = plt.subplots(
+            figsize=(11, 2.4 + 0.42 * max(len(drawn), 1)), layout="constrained"
+        )
         legend: dict[str, str] = {}
         for index, (_case_id, pieces) in enumerate(drawn):
             for piece in pieces:
@@ -90,8 +92,8 @@ def timelines_svg(rows: Sequence[Mapping[str, Any]]) -> str:
         handles = [Patch(facecolor=legend[name], label=name,
                          hatch="//" if name.startswith("stopped at") else None)
                    for name in ordered]  # fmt: skip
-        axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.35 if
-                    len(drawn) < 4 else -0.12), ncol=3, fontsize=8, frameon=False)  # fmt: skip
+        figure.legend(handles=handles, loc="outside lower center", ncol=4, fontsize=8,
+                      frameon=False)  # fmt: skip
         buffer = io.StringIO()
         figure.savefig(buffer, format="svg", bbox_inches="tight")
         plt.close(figure)

@@ -102,11 +102,17 @@ def test_shards_split_the_cases_and_their_reports_merge_whole(
     pytester.makepyfile(SHARDED_TEST)
     reports = []
     for index in (1, 2):
-        report = tmp_path / f"shard-{index}.json"
-        outcome = pytester.runpytest(
-            *xdist, f"--httpboot-shard={index}/2", f"--httpboot-report={report}"
+        report, page = tmp_path / f"shard-{index}.json", tmp_path / f"shard-{index}.html"
+        # In a subprocess: the HTML page imports numpy, which cannot be loaded twice in one
+        # process, and an in-process pytester unloads what was first imported inside it.
+        outcome = pytester.runpytest_subprocess(
+            *xdist,
+            f"--httpboot-shard={index}/2",
+            f"--httpboot-report={report}",
+            f"--httpboot-html={page}",
         )
         ran = len(json.loads(report.read_text())["cases"])
+        assert page.read_text().count("<tr id='case-") == ran
         # xdist's controller does not count what its workers deselected
         deselected = 0 if xdist else len(DEFAULT_MATRIX) - ran
         outcome.assert_outcomes(passed=ran + 1, deselected=deselected)
