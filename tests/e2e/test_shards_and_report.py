@@ -1,10 +1,11 @@
 """Shards, merge and the HTML report end to end, through the real command and a real browser.
 
-The default matrix runs once whole and once as two shards (balanced by the whole run's
-durations), the shards' reports are merged with JUnit XML and the HTML page, and the merge must
-hold the same cases with the same verdicts as the whole run. Headless Chromium then renders the
-page: every case's row and the timeline SVG must be in the rendered DOM, and a screenshot is kept
-beside the page (``report.png``) for a person to look at.
+The default matrix runs once whole (two jobs at a time; every case as expected, each with its
+verdict.json: what ``test_cli``'s two-jobs test checks) and once as two shards balanced by the
+whole run's durations; the shards' reports are merged with JUnit XML and the HTML page, and the
+merge must hold the same cases with the same verdicts as the whole run. Headless Chromium then
+renders the page: every case's row and the timeline SVG must be in the rendered DOM, and a
+screenshot is kept beside the page (``report.png``) for a person to look at.
 """
 
 from __future__ import annotations
@@ -69,6 +70,10 @@ def test_two_shards_merged_equal_the_whole_run_and_the_page_renders(tmp_path: Pa
     done = harness("matrix", "--jobs", "2", "--artifacts", tmp_path / "whole", "--json", whole)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "5/5 done, " in done.stdout  # the overall progress line
+    rows = json.loads(whole.read_text())["cases"]
+    assert all(row["met_expectation"] for row in rows)
+    for row in rows:
+        assert (tmp_path / "whole" / row["id"] / "verdict.json").is_file()
 
     runs = tmp_path / "shards"
     reports = []
