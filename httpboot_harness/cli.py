@@ -292,6 +292,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except UsageError as exc:
             print(f"httpboot-harness: {exc}", file=sys.stderr)
             return EXIT_USAGE
+        except OSError as exc:  # an output path that cannot be written
+            print(f"httpboot-harness: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
     if args.command != "packcert" and os.geteuid() != 0:
         print(
             "httpboot-harness: must run as root (network namespaces, tap devices); "

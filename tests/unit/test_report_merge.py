@@ -102,6 +102,16 @@ def test_an_input_that_is_no_report_is_a_usage_error(
     assert not out.exists()
 
 
+def test_an_output_that_cannot_be_written_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, _ = shards(tmp_path)
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert main(["report", "merge", str(first), "-o", str(blocker / "all.json")]) == 2
+    assert capsys.readouterr().err.startswith(f"httpboot-harness: cannot write {blocker}")
+
+
 def test_merge_with_nothing_to_write_says_so(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
