@@ -27,6 +27,7 @@ from httpboot_harness.cli import run_cases
 from httpboot_harness.config import OPTIONS, Settings
 from httpboot_harness.network import Addressing
 from httpboot_harness.runner import CaseResult, run_case
+from httpboot_harness.segments import find_milestones, segments
 from httpboot_harness.tls import TlsMaterial, make_tls_material
 
 PRESET_CASE = "ipv4-http-preset"
@@ -41,31 +42,11 @@ STAGE_KEYS = ("entry_selected", "dhcp", "download", "loader", "kernel", "initrd"
 CHAIN_TARGET = 2.5
 """Issue 10: a chain case takes at most 2.5 times the proof case's total under TCG."""
 MENU_CASE = "ipv4-http"
-# Milestones read from each case's timeline: (name, source, what starts with, detail contains).
-MILESTONES = (
-    ("entry chosen", "harness", "firmware reached the boot option", ""),
-    ("dhcp done", "network", "DHCPv4 ACK", "HTTPClient"),
-    ("dhcp done", "network", "DHCPv6 REPLY", "HTTPClient"),
-    ("dns answered", "network", "DNS answer", ""),
-    ("connected", "network", "TCP connected", ""),
-    ("GET sent", "network", "GET", ""),
-    ("last byte", "network", "last byte", ""),
-    ("image output", "console", "image output", ""),
-    ("power-off", "qmp", "QMP SHUTDOWN", ""),
-)
 
 
 def milestones(result: CaseResult) -> dict[str, float]:
-    found: dict[str, float] = {}
-    for name, source, what, detail in MILESTONES:
-        for event in result.timeline:
-            if (
-                name not in found
-                and event.source == source
-                and event.what.startswith(what)
-                and detail in event.detail
-            ):
-                found[name] = event.seconds
+    """The shared milestones (``segments.MILESTONES``) of one run, and its total."""
+    found = find_milestones(result.timeline)
     found["total"] = result.timings.get("total", 0.0)
     return found
 
@@ -177,38 +158,38 @@ TARGETS = {
 
 
 def plot(document: dict[str, Any], path: Path) -> None:
-    """Stacked bars: each case's time split at its milestones, one panel per profile."""
+    """Stacked bars: each case's time cut at its milestones, every piece named for what was
+    being done then (``segments``: the HTML report names them the same way), one panel per
+    profile."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from httpboot_harness.html_report import activity_colour
+
     profiles = document["profiles"]
     figure, axes = plt.subplots(len(profiles), 1, figsize=(11, 2.2 + 1.6 * len(profiles) * 2))
     axes = axes if len(profiles) > 1 else [axes]
-    names = [m[0] for m in MILESTONES if m[0] != "dhcp done"]
-    names.insert(1, "dhcp done")
-    names = list(dict.fromkeys([*names, "total"]))
-    colours = plt.get_cmap("tab10")
     for axis, (profile, data) in zip(axes, profiles.items(), strict=True):
-        for row, case in enumerate(data["cases"].values()):
-            marks = case["median_milestones"]
-            start = 0.0
-            for index, name in enumerate(names):
-                if name not in marks:
-                    continue
-                width = marks[name] - start
-                axis.barh(row, width, left=start, color=colours(index % 10),
-                          label=name if row == 0 else None)  # fmt: skip
-                start = marks[name]
+        for row, (case_id, case) in enumerate(data["cases"].items()):
+            marks = dict(case["median_milestones"])
+            total = marks.pop("total", None)
+            tls = "https" in case_id.split("-")
+            for piece in segments(marks, tls=tls, total=total):
+                colour = activity_colour(piece.activity)
+                axis.barh(row, piece.seconds, left=piece.start, color=colour, label=piece.activity)
         axis.set_yticks(range(len(data["cases"])), list(data["cases"]))
         axis.invert_yaxis()
         axis.set_title(f"profile {profile}: median seconds from the guest's start")
         axis.set_xlabel("seconds")
-    handles, labels = axes[0].get_legend_handles_labels()
-    by_label = dict(zip(labels, handles, strict=True))
-    figure.legend(by_label.values(), [f"until {k}" for k in by_label], loc="lower center", ncol=5)
-    figure.tight_layout(rect=(0, 0.08, 1, 1))
+    by_label: dict[str, Any] = {}
+    for axis in axes:
+        handles, labels = axis.get_legend_handles_labels()
+        for handle, label in zip(handles, labels, strict=True):
+            by_label.setdefault(label, handle)
+    figure.legend(by_label.values(), list(by_label), loc="lower center", ncol=4, fontsize=8)
+    figure.tight_layout(rect=(0, 0.1, 1, 1))
     figure.savefig(path, dpi=110)
 
 
@@ -287,8 +268,8 @@ def main() -> int:
 def print_table(document: dict[str, Any]) -> None:
     for profile, data in document["profiles"].items():
         print(f"\nprofile {profile} (accelerator {', '.join(data['accel'])}), median seconds")
-        header = ["case", "entry", "dhcp", "dns", "GET", "last byte", "image", "off", "total"]
-        keys = ["entry chosen", "dhcp done", "dns answered", "GET sent", "last byte",
+        header = ["case", "entry", "dhcp", "dns", "size", "last byte", "image", "off", "total"]
+        keys = ["entry chosen", "dhcp done", "dns answered", "size known", "last byte",
                 "image output", "power-off", "total"]  # fmt: skip
         print("  ".join(f"{h:>9}" if i else f"{h:24}" for i, h in enumerate(header)))
         for case_id, row in data["cases"].items():

@@ -22,6 +22,7 @@ import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from _pytest.mark.expression import Expression, ExpressionMatcher
 
@@ -34,7 +35,9 @@ from .network import Addressing
 from .preflight import check_inputs
 from .progress import LiveProgress
 from .report import format_table, write_report
+from .report_merge import merge_command
 from .runner import CaseResult, harness_error_result, run_case
+from .sharding import durations_from, pick
 from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
 
@@ -51,8 +54,14 @@ def _exit_on_sigterm(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _common_options(parser: argparse.ArgumentParser, *, report: bool) -> None:
-    add_arguments(parser, skip=() if report else ("report",))
+REPORT_SETTINGS = ("report", "html")
+MATRIX_ONLY_SETTINGS = ("shard", "durations_from")
+"""Settings only ``matrix`` takes: a shard of one case, or of a bisect, makes no sense."""
+
+
+def _common_options(parser: argparse.ArgumentParser, *, report: bool, matrix: bool = False) -> None:
+    skip = () if report else REPORT_SETTINGS
+    add_arguments(parser, skip=skip if matrix else (*skip, *MATRIX_ONLY_SETTINGS))
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
 
 
@@ -90,8 +99,26 @@ def build_parser() -> argparse.ArgumentParser:
     for command in (doctor, serve):
         _common_options(command, report=False)
     for command in (matrix, run, bisect):
-        _common_options(command, report=True)
+        _common_options(command, report=True, matrix=command is matrix)
+    _report_commands(sub)
     return parser
+
+
+def _report_commands(sub: Any) -> None:
+    """``report merge``: the shards' JSON reports into one, with JUnit XML and the HTML page."""
+    report = sub.add_parser("report", help="work on JSON reports (merge the shards' reports)")
+    actions = report.add_subparsers(dest="report_command", required=True)
+    merge = actions.add_parser(
+        "merge",
+        help="merge JSON reports into one; flags duplicate and missing cases and shards",
+        description="Exit 0: complete and all as expected; 1: a case not as expected; "
+        "2: an input is not a report; 125: a duplicate or missing case or shard, or a case "
+        "the harness could not judge (everything is still written).",
+    )
+    merge.add_argument("inputs", nargs="+", type=Path, help="JSON reports (matrix --json)")
+    merge.add_argument("-o", "--output", type=Path, help="write the merged JSON report here")
+    merge.add_argument("--junit", type=Path, help="write JUnit XML here")
+    merge.add_argument("--html", type=Path, help="write the HTML report here")
 
 
 def _join_dash_values(argv: Sequence[str]) -> list[str]:
@@ -147,7 +174,12 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def run_cases(
-    cases: Sequence[Case], settings: Settings, artifacts: Path, *, jobs: int = 1
+    cases: Sequence[Case],
+    settings: Settings,
+    artifacts: Path,
+    *,
+    jobs: int = 1,
+    durations: dict[str, float] | None = None,
 ) -> list[CaseResult]:
     """Run the cases, ``jobs`` at a time, each in its own namespace, with live progress."""
     tls: TlsMaterial | None = None
@@ -156,7 +188,7 @@ def run_cases(
             tls = make_tls_material(artifacts / "tls", Addressing())
         except HarnessError as exc:  # every case would need it: none can be judged
             return [harness_error_result(case, exc, artifacts) for case in cases]
-    live = LiveProgress([case.id for case in cases])
+    live = LiveProgress([case.id for case in cases], estimates=durations, jobs=jobs)
 
     def one(case: Case) -> CaseResult:
         result = run_case(
@@ -164,7 +196,7 @@ def run_cases(
         )
         outcome = "as expected" if result.passed else "NOT as expected"
         phase = f" at {result.judgement.phase}" if result.judgement.phase else ""
-        live.update(case.id, f"{result.judgement.verdict}{phase}, {outcome}")
+        live.finish(case.id, f"{result.judgement.verdict}{phase}, {outcome}")
         return result
 
     if jobs <= 1:
@@ -196,6 +228,12 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
         selectors = args.select if args.command == "matrix" else args.cases
         cases = select_cases(selectors) if selectors else list(default_matrix(settings.arch))
     check_inputs(settings, cases)
+    durations = durations_from(settings.durations_from) if settings.durations_from else {}
+    selected = [case.id for case in cases]
+    if args.command == "matrix" and settings.shard is not None:
+        cases = pick(cases, settings.shard, durations, case_id=lambda case: case.id)
+        selected = [case.id for case in cases]
+        print(f"shard {settings.shard}: {', '.join(selected) or 'no case'}")
     artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-artifacts-"))
     if args.command == "run":
         sink = _console_writer()
@@ -207,11 +245,18 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
         for phase, proof in results[0].judgement.proven.items():
             print(f"  {phase:10} {proof}")
     else:
-        results = run_cases(cases, settings, artifacts, jobs=getattr(args, "jobs", 1))
+        results = run_cases(
+            cases, settings, artifacts, jobs=getattr(args, "jobs", 1), durations=durations
+        )
         _raise_usage_problem(results, artifacts, temporary=settings.artifacts is None)
     rows = [r.to_report() for r in results]
     if settings.report is not None:
-        write_report(settings.report, rows)
+        shard = str(settings.shard) if settings.shard else None
+        write_report(settings.report, rows, extra={"selected": selected, "shard": shard})
+    if settings.html is not None:
+        from .html_report import write_html
+
+        write_html(settings.html, rows)
     print()
     print(format_table(rows), end="")
     for result in results:
@@ -275,6 +320,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         checks = run_checks(settings)
         print(format_checks(checks), end="")
         return EXIT_OK if boot_can_run(checks) else EXIT_FIRMWARE_FAILED
+    if args.command == "report":
+        try:
+            return merge_command(args.inputs, output=args.output, junit=args.junit, html=args.html)
+        except UsageError as exc:
+            print(f"httpboot-harness: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        except OSError as exc:  # an output path that cannot be written
+            print(f"httpboot-harness: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
+            return EXIT_USAGE
     if args.command != "packcert" and os.geteuid() != 0:
         print(
             "httpboot-harness: must run as root (network namespaces, tap devices); "

@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from .arch import ARCHES, Arch
 from .errors import UsageError
+from .sharding import Shard
 
 ENV_PREFIX = "HTTPBOOT_"
 Accel = Literal["auto", "kvm", "tcg"]
@@ -46,6 +47,9 @@ class Settings:
     boot_tree: Path | None = None
     boot_path: str | None = None
     expect: str | None = None
+    shard: Shard | None = None
+    durations_from: Path | None = None
+    html: Path | None = None
 
     def __post_init__(self) -> None:
         """A user's tree needs the file to boot and the line that proves success, both real."""
@@ -138,6 +142,10 @@ def _text(_key: str, value: Any) -> str:
     return str(value)
 
 
+def _shard(_key: str, value: Any) -> Shard:
+    return value if isinstance(value, Shard) else Shard.parse(str(value))
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: its help, its choices and how a raw value (often a string) becomes it."""
@@ -225,6 +233,19 @@ OPTIONS: dict[str, Option] = {
     "expect": Option(
         "regular expression for the console line that proves success (with boot-tree)",
         convert_value=_regex,
+    ),
+    "shard": Option(
+        "run only shard K of N (K/N) of the selected cases, split the same way on every machine "
+        "(balanced by durations-from when given, else by count)",
+        convert_value=_shard,
+    ),
+    "durations_from": Option(
+        "an earlier JSON report whose case durations balance the shards",
+        convert_value=_absolute_path,
+    ),
+    "html": Option(
+        "write the HTML report (table, phase timelines, failing cases' logs) to this path",
+        convert_value=_absolute_path,
     ),
 }
 

@@ -21,6 +21,7 @@ from .config import OPTIONS, Settings, option_flag
 from .errors import UsageError
 from .report import format_table, write_report
 from .runner import CaseResult, run_case
+from .sharding import durations_from, pick
 from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
 
@@ -181,16 +182,58 @@ def pytest_runtest_makereport(
     return report
 
 
+SELECTED_OUTPUT = "httpboot_selected"
+"""The key of xdist's ``workeroutput`` that carries a worker's selected case ids home."""
+
+
+def _case_of(item: pytest.Item) -> Case | None:
+    callspec = getattr(item, "callspec", None)
+    case = callspec.params.get("httpboot_case") if callspec is not None else None
+    return case if isinstance(case, Case) else None
+
+
 class _ReportCollector:
     """Gathers one row per case from the test reports and writes the JSON report at the end.
 
     Rows travel as user properties, which pytest-xdist sends from its workers to the controller,
-    so the controller's collector sees every case however the run was split.
+    so the controller's collector sees every case however the run was split. The case ids the
+    session was to judge (after ``-m``, ``-k`` and ``--httpboot-shard``) travel in each worker's
+    ``workeroutput``, so ``report merge`` can name a case that never reported.
     """
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.rows: list[dict[str, Any]] = []
+        self.selected: set[str] = set()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        """``--httpboot-shard K/N``: keep the tests of this shard's cases (after ``-m``/``-k``);
+        tests without a case are left alone (pytest-split or a marker can share those out)."""
+        settings = self.config.stash[SETTINGS_KEY]
+        cased = [(item, case) for item in items if (case := _case_of(item)) is not None]
+        if settings.shard is not None:
+            try:
+                durations = (
+                    durations_from(settings.durations_from) if settings.durations_from else {}
+                )
+            except UsageError as exc:
+                raise pytest.UsageError(str(exc)) from None
+            kept = pick(cased, settings.shard, durations, case_id=lambda pair: pair[1].id)
+            dropped = {id(item) for item, _ in cased} - {id(item) for item, _ in kept}
+            if dropped:
+                self.config.hook.pytest_deselected(items=[i for i in items if id(i) in dropped])
+                items[:] = [i for i in items if id(i) not in dropped]
+            cased = kept
+        self.selected = {case.id for _, case in cased}
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput[SELECTED_OUTPUT] = sorted(self.selected)
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        """xdist's controller: a worker is done; add the cases it selected."""
+        self.selected |= set(getattr(node, "workeroutput", {}).get(SELECTED_OUTPUT, []))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -204,7 +247,13 @@ class _ReportCollector:
             return  # an xdist worker: the controller writes the report
         settings = self.config.stash[SETTINGS_KEY]
         if settings.report is not None:
-            write_report(settings.report, self.rows)
+            shard = str(settings.shard) if settings.shard else None
+            extra = {"selected": sorted(self.selected), "shard": shard}
+            write_report(settings.report, self.rows, extra=extra)
+        if settings.html is not None:
+            from .html_report import write_html
+
+            write_html(settings.html, self.rows)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if self.rows:

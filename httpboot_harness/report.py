@@ -7,7 +7,11 @@ Shape, version 1 (keys may be added, these stay)::
                 "verdict": "booted" | "refused" | "failed" | "error",
                 "phase": <first phase without evidence, or null>, "accel": "tcg" | "kvm",
                 "timings": {"total": <s>, "firmware": <s from QEMU start to the image running>},
-                "artifacts": <path>, ...}]}
+                "artifacts": <path>, ...}],
+     "selected": [<the case ids this run was to judge>], "shard": "K/N" | null}
+
+``selected`` and ``shard`` let ``report merge`` tell a missing case or shard from a run that
+never meant to have it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,14 @@ from typing import Any
 REPORT_VERSION = 1
 
 
-def write_report(path: Path, rows: Iterable[Mapping[str, Any]]) -> None:
+def write_report(
+    path: Path, rows: Iterable[Mapping[str, Any]], *, extra: Mapping[str, Any] | None = None
+) -> None:
+    """``extra``: top-level keys beside the cases (a shard's ``selected`` and ``shard``, a
+    merge's ``merged_from`` and ``problems``)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {"version": REPORT_VERSION, "cases": sorted(rows, key=lambda r: str(r["id"]))}
+    document.update(extra or {})
     path.write_text(json.dumps(document, indent=2) + "\n")
 
 

@@ -90,6 +90,8 @@ class CaseResult:
             "proven": self.judgement.proven,
             "error": self.error,
             **self.details,
+            "console_tail": self.console_tail,
+            "log_tails": self.log_tails,
             "timeline": [event.to_dict() for event in self.timeline],
         }
 
