@@ -40,6 +40,7 @@ from .phases import (
     Prover,
     prove_dhcp4_without_router,
     prove_dhcp6_without_router_adverts,
+    prove_download_acknowledged,
     prove_shim_ran,
     prove_tftp_download,
 )
@@ -777,6 +778,7 @@ class NotEfi(SpoiledTransfer):
 
     word = "not-efi"
     spoil = "garbage"
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DOWNLOAD: prove_download_acknowledged}
 
     def expectation(self, case: Case) -> Expectation:
         # Debian 12's OVMF downloads it all, says nothing (no error line, "Press any key to

@@ -261,6 +261,7 @@ class _Streams:
         self.sent: dict[tuple[str, int], int] = {}
         self.last_data: dict[tuple[str, int], float] = {}
         self.closed: set[tuple[str, int, str]] = set()
+        self.acked: dict[tuple[str, int], int] = {}
 
     def read(
         self, seconds: float, ip: dpkt.ip.IP | dpkt.ip6.IP6, tcp: dpkt.tcp.TCP
@@ -282,6 +283,11 @@ class _Streams:
             self.last_data[key] = seconds
             if port == HTTP_PORTS[0] and payload.startswith(b"HTTP/1."):
                 events += _response_headers(seconds, payload)
+        if not from_server and flags & dpkt.tcp.TH_ACK and key in self.first_seq:
+            acked = (tcp.ack - self.first_seq[key]) % 2**32
+            if acked < 2**31:  # (an ACK of the server's FIN counts one more: not a byte)
+                acked = min(acked, self.sent.get(key, 0))
+                self.acked[key] = max(self.acked.get(key, 0), acked)
         side = "server" if from_server else "client"
         how = "reset" if flags & dpkt.tcp.TH_RST else "FIN" if flags & dpkt.tcp.TH_FIN else None
         if how is None or not self.sent.get(key) or (*key, side) in self.closed:
@@ -290,7 +296,10 @@ class _Streams:
         detail = f"port {port}, client port {key[1]}, after {self.sent[key]} stream bytes"
         if not from_server:
             quiet = seconds - self.last_data[key]
-            detail += f", {quiet:.3f} s after the server's last byte"
+            detail += (
+                f", {self.acked.get(key, 0)} acknowledged, {quiet:.3f} s after the server's "
+                "last byte"
+            )
         events.append(NetEvent(seconds, "tcp", f"TCP {how} from the {side}", detail))
         return events
 

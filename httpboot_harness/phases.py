@@ -238,6 +238,28 @@ def _prove_http_download(ev: Evidence) -> str | None:
     return None
 
 
+def prove_download_acknowledged(ev: Evidence) -> str | None:
+    """The usual proof, or, when the console lost the firmware's progress line (a starved
+    reader), the server's full GET and the client's acknowledgement of every byte of it in the
+    capture: for an image that is downloaded and then not run, so no later phase stands in."""
+    if proof := _prove_http_download(ev):
+        return proof
+    for r in ev.requests_on(_wanted_port(ev)):
+        if r.method != "GET" or r.path != ev.image_path or r.status != 200:
+            continue
+        if r.bytes != ev.image_size:
+            continue
+        for end in ev.net("TCP reset from the client") + ev.net("TCP FIN from the client"):
+            found = re.search(r"after (\d+) stream bytes, (\d+) acknowledged", end.detail)
+            if found and found[1] == found[2] and int(found[2]) >= ev.image_size:
+                return (
+                    f"GET {r.path} 200 {r.bytes} bytes to {r.client} on port {r.port} "
+                    f"({r.agent}); capture: the client acknowledged all {found[2]} stream bytes "
+                    "(the console's progress line was lost)"
+                )
+    return None
+
+
 def prove_tftp_download(ev: Evidence) -> str | None:
     """PXE: the TFTP server sent the whole file to the client of the case's family."""
     wanted = "/" + ev.image_path.lstrip("/")
@@ -588,10 +610,28 @@ def _unanswered_dns(ev: Evidence) -> str | None:
     )
 
 
-def _client_gave_up(ev: Evidence) -> str | None:
-    """The client's FIN or reset on a connection the server had stopped sending on."""
-    ends = ev.net("TCP FIN from the client") + ev.net("TCP reset from the client")
-    return ends[0].detail if ends else None
+def _stalled(ev: Evidence, record: FaultRecord) -> str:
+    """How long the firmware waited on a stalled transfer: from the capture (its FIN or reset
+    after the server's last byte), else from the server's own measure, else that it never did."""
+    said = f"the server stalled after {record.sent} of {record.total} bytes; "
+    ends = ev.net("TCP reset from the client") + ev.net("TCP FIN from the client")
+    waited = _seconds_after_last_byte(ends[0].detail) if ends else None
+    if ends and waited is not None:
+        how = "reset" if "reset" in ends[0].what else "closed"
+        return said + (
+            f"the firmware gave up after {waited:.1f} s ({how} the connection; "
+            f"capture: {ends[0].detail})"
+        )
+    end = next((r for r in ev.servers.http_faults if r.kind == "stall-end"), record)
+    if end.waited is not None and end.ended in ("fin", "reset"):
+        how = "reset" if end.ended == "reset" else "closed"
+        return said + (
+            f"the firmware gave up after {end.waited:.1f} s ({how} the connection, as the "
+            "server measured it)"
+        )
+    if end.waited is not None:
+        return said + f"the firmware had not given up after {end.waited:.0f} s"
+    return said + "the firmware had not given up when the case ended"
 
 
 def _spoiled_transfer(ev: Evidence) -> str | None:
@@ -611,15 +651,7 @@ def _spoiled_transfer(ev: Evidence) -> str | None:
                 + (f"; the capture shows the FIN ({wire[0].detail})" if wire else "")
             )
         if record.kind == "stall":
-            gave_up = _client_gave_up(ev)
-            waited = _seconds_after_last_byte(gave_up) if gave_up else record.waited
-            how = {"fin": "closed the connection", "reset": "reset the connection",
-                   "limit": "had not given up"}.get(record.ended or "", "gave up")  # fmt: skip
-            return (
-                f"the server stalled after {record.sent} of {record.total} bytes; the firmware "
-                f"gave up after {waited:.1f} s ({how}"
-                + (f"; capture: {gave_up})" if gave_up else ")")
-            )
+            return _stalled(ev, record)
         if record.kind == "redirect":
             followed = [r for r in ev.access if r.path == record.detail]
             if followed:

@@ -8,7 +8,7 @@ transfer did is written to its fault log, so the verdict can name the server's s
   reset (``SO_LINGER`` 0 and close);
 - ``short``: the same, then an orderly close (FIN) before the body is complete;
 - ``stall``: the same, then nothing: the connection stays open until the client gives up (its
-  FIN or reset, dated) or ``stall_limit`` seconds pass;
+  FIN or reset, dated: a ``stall-end`` line) or ``STALL_LIMIT_SECONDS`` pass;
 - ``redirect``: ``302 Found`` to ``target``, where the file is served as usual;
 - ``garbage``: a body of the file's size that is not an EFI image (text);
 - ``content-type``: the file under another Content-Type.
@@ -288,8 +288,10 @@ def _handler(
                 self.connection.shutdown(socket.SHUT_WR)
                 logs.fault(f"short {head}")
             else:
+                # Logged when it begins too: a case that ends first still leaves the record.
+                logs.fault(f"stall {head}")
                 waited, ended = self._until_client_gives_up()
-                logs.fault(f"stall {head} waited={waited:.3f} ended={ended}")
+                logs.fault(f"stall-end {head} waited={waited:.3f} ended={ended}")
 
         def _until_client_gives_up(self) -> tuple[float, str]:
             """Seconds from the last byte sent until the client's FIN or reset (or the limit)."""

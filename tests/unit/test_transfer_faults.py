@@ -35,6 +35,7 @@ from httpboot_harness.server import ServerPlan
 from httpboot_harness.services import faulty_http
 from httpboot_harness.services.dnsmasq import Dnsmasq
 from httpboot_harness.services.faulty_http import (
+    FaultRecord,
     FaultyHttp,
     HttpFault,
     parse_fault_log,
@@ -135,7 +136,8 @@ def test_a_stall_holds_the_connection_until_the_client_gives_up(
         client.settimeout(1.0)
         with pytest.raises(TimeoutError):  # nothing more comes
             client.recv(1)
-    record = _wait_for_fault(logs, "stall")
+    assert _wait_for_fault(logs, "stall").waited is None  # logged when it began
+    record = _wait_for_fault(logs, "stall-end")
     assert record.ended == "fin"
     assert record.waited is not None
     assert record.waited >= 0.8
@@ -313,6 +315,7 @@ RECORDED_CAUSES = {
     "ipv4-http-redirect-capture": "HTTP 302 not followed: the server redirected HEAD "
     "/ipv4-http-redirect/bootx64.efi to /ipv4-http-redirect/moved/bootx64.efi",
     "ipv4-http-not-efi-capture": "not an EFI image: the firmware downloaded all 167936 bytes",
+    "ipv4-http-not-efi-console-lost-capture": "not an EFI image: the firmware downloaded all",
     "ipv4-http-iso-wrong-type-capture": "the server sent Content-Type application/octet-stream "
     "for /ipv4-http-iso-wrong-type/boot",
     "ipv4-http-dns-silent-capture": "no DNS answer: 2 queries (A www.httpboot.local)",
@@ -344,6 +347,41 @@ def test_a_silent_name_server_is_told_apart_from_nxdomain(recorded: Path) -> Non
     assert "timeout" in (silent.cause or "")
     assert "NXDOMAIN" in (unknown.cause or "")
     assert "no DNS answer" not in (unknown.cause or "")
+
+
+def test_a_stall_without_the_clients_end_in_the_capture_uses_the_servers_measure(
+    recorded: Path,
+) -> None:
+    ev = load(recorded, "ipv4-http-stall-capture")
+    blind = dataclasses.replace(
+        ev, network=[e for e in ev.network or [] if "from the client" not in e.what]
+    )
+    assert (judge(blind).cause or "").endswith(
+        "the firmware gave up after 5.2 s (reset the connection, as the server measured it)"
+    )
+    began = FaultRecord(1.0, "stall", "GET", ev.image_path, 65536, 167936)
+    assert (judge(servers(blind, http_faults=[began])).cause or "").endswith(
+        "the firmware had not given up when the case ended"
+    )
+    limit = dataclasses.replace(began, kind="stall-end", waited=120.0, ended="limit")
+    assert (judge(servers(blind, http_faults=[began, limit])).cause or "").endswith(
+        "the firmware had not given up after 120 s"
+    )
+
+
+def test_a_lost_progress_line_is_replaced_by_the_clients_acknowledgements(
+    recorded: Path,
+) -> None:
+    ev = load(recorded, "ipv4-http-not-efi-console-lost-capture")
+    assert not ev.console.download_complete
+    proof = judge(ev).proven["download"]
+    assert proof.endswith("capture: the client acknowledged all 168252 stream bytes (the "
+                          "console's progress line was lost)")  # fmt: skip
+    unacknowledged = [
+        dataclasses.replace(e, detail=e.detail.replace("168252 acknowledged", "65536 acknowledged"))
+        for e in ev.network or []
+    ]
+    assert judge(dataclasses.replace(ev, network=unacknowledged)).phase == "download"
 
 
 def test_the_stall_is_measured_from_the_capture(recorded: Path) -> None:
