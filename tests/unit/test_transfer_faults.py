@@ -311,7 +311,7 @@ RECORDED_CAUSES = {
     ),
     "ipv4-http-short-body-capture": "the body ended at 65536 of 167936 bytes: the server closed",
     "ipv4-http-stall-capture": "the server stalled after 65536 of 167936 bytes; the firmware "
-    "gave up after 5.2 s (reset the connection",
+    "gave up after 6.3 s (reset the connection",
     "ipv4-http-redirect-capture": "HTTP 302 not followed: the server redirected HEAD "
     "/ipv4-http-redirect/bootx64.efi to /ipv4-http-redirect/moved/bootx64.efi",
     "ipv4-http-not-efi-capture": "not an EFI image: the firmware downloaded all 167936 bytes",
@@ -357,7 +357,7 @@ def test_a_stall_without_the_clients_end_in_the_capture_uses_the_servers_measure
         ev, network=[e for e in ev.network or [] if "from the client" not in e.what]
     )
     assert (judge(blind).cause or "").endswith(
-        "the firmware gave up after 5.2 s (reset the connection, as the server measured it)"
+        "the firmware gave up after 6.2 s (reset the connection, as the server measured it)"
     )
     began = FaultRecord(1.0, "stall", "GET", ev.image_path, 65536, 167936)
     assert (judge(servers(blind, http_faults=[began])).cause or "").endswith(
@@ -387,7 +387,7 @@ def test_a_lost_progress_line_is_replaced_by_the_clients_acknowledgements(
 def test_the_stall_is_measured_from_the_capture(recorded: Path) -> None:
     ev = load(recorded, "ipv4-http-stall-capture")
     (ended,) = ev.net("TCP reset from the client")
-    assert "5.2" in ended.detail
+    assert "6.300 s after the server's last byte" in ended.detail
     assert ev.net("TCP reset from the server") == []
 
 
