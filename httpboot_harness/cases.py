@@ -41,6 +41,7 @@ from .phases import (
     prove_dhcp4_without_router,
     prove_dhcp6_without_router_adverts,
     prove_download_acknowledged,
+    prove_redirect_followed,
     prove_shim_ran,
     prove_tftp_download,
 )
@@ -763,12 +764,17 @@ class Redirect(SpoiledTransfer):
 
     word = "redirect"
     spoil = "redirect"
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DOWNLOAD: prove_redirect_followed}
+    """A firmware that follows the redirect proves its download by both requests, boots, and
+    so fails this case's expectation: the change of behaviour is reported, not hidden."""
 
     def http_fault(self, path: str) -> HttpFault:
         head, _, name = path.rpartition("/")
         return HttpFault(self.spoil, path, target=f"{head}/moved/{name}")
 
     def expectation(self, case: Case) -> Expectation:
+        # Debian 12's OVMF prints "HTTP ERROR: Resource Redirected." and the new location,
+        # and stops (edk2 2022.11 does not follow redirects).
         return Expectation("refused", Phase.DOWNLOAD, "HTTP 302 not followed")
 
 

@@ -260,6 +260,26 @@ def prove_download_acknowledged(ev: Evidence) -> str | None:
     return None
 
 
+def prove_redirect_followed(ev: Evidence) -> str | None:
+    """The image's URL answered 302 (the faulty server's record), and the firmware fetched the
+    whole image from the Location: both requests are the proof."""
+    for record in ev.servers.http_faults:
+        if record.kind != "redirect":
+            continue
+        for r in ev.requests_on(_wanted_port(ev)):
+            whole = r.method == "GET" and r.status == 200 and r.bytes == ev.image_size
+            if (
+                whole
+                and r.path == record.detail
+                and (ev.console.download_complete or ev.console.proof_seen)
+            ):
+                return (
+                    f"{record.method} {record.path} 302 to {record.detail}, followed: GET "
+                    f"{r.path} 200 {r.bytes} bytes to {r.client} ({r.agent})"
+                )
+    return None
+
+
 def prove_tftp_download(ev: Evidence) -> str | None:
     """PXE: the TFTP server sent the whole file to the client of the case's family."""
     wanted = "/" + ev.image_path.lstrip("/")

@@ -384,6 +384,22 @@ def test_a_lost_progress_line_is_replaced_by_the_clients_acknowledgements(
     assert judge(dataclasses.replace(ev, network=unacknowledged)).phase == "download"
 
 
+def test_a_followed_redirect_is_proven_by_both_requests(recorded: Path) -> None:
+    ev = load(recorded, "ipv4-http-redirect-capture")
+    moved = "/ipv4-http-redirect/moved/bootx64.efi"
+    fetched = dataclasses.replace(ev.access[-1], path=moved, status=200, bytes=ev.image_size)
+    followed = dataclasses.replace(
+        servers(ev, access=[*ev.access, fetched]),
+        console=dataclasses.replace(ev.console, download_complete=True),
+    )
+    judgement = judge(followed)
+    assert judgement.proven["download"] == (
+        f"HEAD {ev.image_path} 302 to {moved}, followed: GET {moved} 200 167936 bytes to "
+        "192.168.111.102 (UefiHttpBoot/1.0)"
+    )
+    assert judgement.phase == "image"  # the recorded console has no proof line
+
+
 def test_the_stall_is_measured_from_the_capture(recorded: Path) -> None:
     ev = load(recorded, "ipv4-http-stall-capture")
     (ended,) = ev.net("TCP reset from the client")
