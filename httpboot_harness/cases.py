@@ -39,11 +39,15 @@ from .phases import (
     Phase,
     Prover,
     prove_dhcp4_without_router,
+    prove_dhcp6_without_router_adverts,
+    prove_download_acknowledged,
+    prove_redirect_followed,
     prove_shim_ran,
     prove_tftp_download,
 )
 from .server import ServerPlan
 from .services.dhcpd6 import Dhcp6Vendor
+from .services.faulty_http import FaultKind, HttpFault
 
 if TYPE_CHECKING:
     from .machine import MachineSpec
@@ -685,6 +689,170 @@ class NoRouter(Fault):
         return dataclasses.replace(plan, router=False)
 
 
+# -- faults of the transfer, the name server and the router ---------------------------------
+@dataclass(frozen=True)
+class SpoiledTransfer(Fault):
+    """The faulty HTTP server (``services/faulty_http.py``) spoils the image's transfer; plain
+    HTTP over DHCP's offer or a typed URL (the server replaces lighttpd for the case)."""
+
+    spoil: ClassVar[FaultKind]
+
+    def conflict(self, case: Case) -> str | None:
+        if isinstance(case.source, Pxe) or case.scheme != "http":
+            return f"{self.word} is staged by a plain HTTP server: give the case http, not PXE"
+        if isinstance(case.payload, Chain | UserTree):
+            return f"{self.word} spoils the harness's own image: not a chain or a user's tree"
+        return None
+
+    def http_fault(self, path: str) -> HttpFault:
+        return HttpFault(self.spoil, path)
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        path = "/" + case.locations(plan.addressing).served_file
+        return dataclasses.replace(plan, http_faults=(*plan.http_faults, self.http_fault(path)))
+
+
+@dataclass(frozen=True)
+class ResetMidImage(SpoiledTransfer):
+    """The server sends the headers and ``after`` bytes of the image, then a TCP reset."""
+
+    after: int = 65536
+    word = "reset"
+    spoil = "reset"
+
+    def http_fault(self, path: str) -> HttpFault:
+        return HttpFault(self.spoil, path, self.after)
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DOWNLOAD, "the server reset the connection after")
+
+
+@dataclass(frozen=True)
+class ShortBody(SpoiledTransfer):
+    """The body ends (the server's FIN) before its Content-Length."""
+
+    after: int = 65536
+    word = "short-body"
+    spoil = "short"
+
+    def http_fault(self, path: str) -> HttpFault:
+        return HttpFault(self.spoil, path, self.after)
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DOWNLOAD, "the body ended at")
+
+
+@dataclass(frozen=True)
+class Stall(SpoiledTransfer):
+    """The server sends ``after`` bytes and then nothing, holding the connection open: the
+    firmware's own receive timeout ends the boot (measured from the capture and the server)."""
+
+    after: int = 65536
+    word = "stall"
+    spoil = "stall"
+
+    def http_fault(self, path: str) -> HttpFault:
+        return HttpFault(self.spoil, path, self.after)
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DOWNLOAD, "the server stalled after")
+
+
+@dataclass(frozen=True)
+class Redirect(SpoiledTransfer):
+    """The image's URL answers ``302 Found`` with the real image's path as Location."""
+
+    word = "redirect"
+    spoil = "redirect"
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DOWNLOAD: prove_redirect_followed}
+    """A firmware that follows the redirect proves its download by both requests, boots, and
+    so fails this case's expectation: the change of behaviour is reported, not hidden."""
+
+    def http_fault(self, path: str) -> HttpFault:
+        head, _, name = path.rpartition("/")
+        return HttpFault(self.spoil, path, target=f"{head}/moved/{name}")
+
+    def expectation(self, case: Case) -> Expectation:
+        # Debian 12's OVMF prints "HTTP ERROR: Resource Redirected." and the new location,
+        # and stops (edk2 2022.11 does not follow redirects).
+        return Expectation("refused", Phase.DOWNLOAD, "HTTP 302 not followed")
+
+
+@dataclass(frozen=True)
+class NotEfi(SpoiledTransfer):
+    """The image's URL serves text of the image's size under ``application/efi``."""
+
+    word = "not-efi"
+    spoil = "garbage"
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DOWNLOAD: prove_download_acknowledged}
+
+    def expectation(self, case: Case) -> Expectation:
+        # Debian 12's OVMF downloads it all, says nothing (no error line, "Press any key to
+        # continue...") and goes back to its menu: the judge's "failed", as for an unsigned
+        # image under Secure Boot. A build that prints why makes it "refused": set expect=.
+        return Expectation("failed", Phase.IMAGE, "not an EFI image")
+
+
+@dataclass(frozen=True)
+class WrongContentType(SpoiledTransfer):
+    """An ISO served as ``content_type`` under a name without ``.iso``: the firmware decides
+    RAM disk boot from the Content-Type or the extension, and here has neither."""
+
+    content_type: str = "application/octet-stream"
+    word = "wrong-type"
+    spoil = "content-type"
+
+    def conflict(self, case: Case) -> str | None:
+        if not isinstance(case.payload, ProofIso):
+            return "wrong-type serves an ISO: give the case payload=ProofIso()"
+        return super().conflict(case)
+
+    def locate(self, case: Case, where: Locations, addressing: Addressing) -> Locations:
+        served = where.served_file.removesuffix(".iso")
+        return dataclasses.replace(
+            where, served_file=served, http_url=where.http_url.removesuffix(".iso")
+        )
+
+    def http_fault(self, path: str) -> HttpFault:
+        return HttpFault(self.spoil, path, target=self.content_type)
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DOWNLOAD, f"Content-Type {self.content_type}")
+
+
+@dataclass(frozen=True)
+class SilentDnsServer(Fault):
+    """The name server DHCP offers is reachable and reads every query, and answers none."""
+
+    word = "dns-silent"
+
+    def conflict(self, case: Case) -> str | None:
+        return UnknownHost().conflict(case) or (
+            None if case.family == "ipv4" else "dns-silent is staged over IPv4 (dnsmasq's offer)"
+        )
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, dns_answers=False)
+
+    def expectation(self, case: Case) -> Expectation:
+        return Expectation("refused", Phase.DNS, "no DNS answer")
+
+
+@dataclass(frozen=True)
+class NoRouterAdverts(Fault):
+    """IPv6 without router advertisements (radvd off), as in the seed's profile: the firmware
+    solicits a router, waits, and goes on with DHCPv6; the wait is proven and dated."""
+
+    word = "no-ra"
+    provers: ClassVar[Mapping[Phase, Prover]] = {Phase.DHCP: prove_dhcp6_without_router_adverts}
+
+    def conflict(self, case: Case) -> str | None:
+        return None if case.family == "ipv6" else "no-ra is an IPv6 fault (router adverts)"
+
+    def plan(self, case: Case, plan: ServerPlan) -> ServerPlan:
+        return dataclasses.replace(plan, router_adverts=False)
+
+
 # -- the case --------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Case:
@@ -880,6 +1048,14 @@ FAULT_CASES: tuple[Case, ...] = (
     fault_case("ipv4", "http", UnknownHost()),
     fault_case("ipv4", "http", NotFound()),
     fault_case("ipv4", "http", HttpStatus(500)),
+    fault_case("ipv4", "http", ResetMidImage()),
+    fault_case("ipv4", "http", ShortBody()),
+    fault_case("ipv4", "http", Stall()),
+    fault_case("ipv4", "http", Redirect()),
+    fault_case("ipv4", "http", NotEfi()),
+    Case("ipv4", "http", payload=ProofIso(), faults=(WrongContentType(),)),
+    fault_case("ipv4", "http", SilentDnsServer()),
+    fault_case("ipv6", "http", NoRouterAdverts()),
 )
 
 # AAVMF (Debian's qemu-efi-aarch64) from the same servers: both families and schemes, and the

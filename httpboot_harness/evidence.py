@@ -33,7 +33,9 @@ from .services.dnsmasq import (
     parse_dnsmasq_dhcp,
     parse_tftp_log,
 )
+from .services.faulty_http import FaultRecord, read_fault_log
 from .services.lighttpd import AccessRecord, read_http_logs
+from .services.silent_dns import DroppedQuery, read_query_log
 
 if TYPE_CHECKING:
     from .cases import Case
@@ -90,6 +92,10 @@ class ServerLogs:
     dns_queries: list[tuple[str, str, str]]
     tls_errors: list[str]
     tftp: list[TftpRecord] = field(default_factory=list)
+    http_faults: list[FaultRecord] = field(default_factory=list)
+    """What the faulty HTTP server spoiled (a reset, a short body, a stall, a redirect, ...)."""
+    dropped_dns: list[DroppedQuery] = field(default_factory=list)
+    """Queries the silent name server read and did not answer."""
 
     @classmethod
     def from_case_dir(cls, case_dir: Path) -> ServerLogs:
@@ -99,7 +105,8 @@ class ServerLogs:
 
         dnsmasq = read("dnsmasq/dnsmasq.log")
         # Whichever HTTP server ran this case left its logs in its own folder.
-        http = [read_http_logs(case_dir / server) for server in ("lighttpd", "apache2")]
+        http = [read_http_logs(case_dir / server)
+                for server in ("lighttpd", "apache2", "faulty-http")]  # fmt: skip
         return cls(
             access=[record for logs in http for record in logs.access],
             dhcp4=parse_dnsmasq_dhcp(dnsmasq) + parse_isc_dhcpd4(read("dhcpd4/dhcpd4.log")),
@@ -107,6 +114,8 @@ class ServerLogs:
             dns_queries=parse_dns_queries(dnsmasq),
             tls_errors=[line for logs in http for line in logs.tls_errors],
             tftp=parse_tftp_log(dnsmasq),
+            http_faults=read_fault_log(case_dir / "faulty-http"),
+            dropped_dns=read_query_log(case_dir / "silent-dns"),
         )
 
 

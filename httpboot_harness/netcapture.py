@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING
 
 import dpkt
 
+from .network import LINK_LOCAL_V6
+
 if TYPE_CHECKING:
     from .waiting import Deadline
 
@@ -78,6 +80,7 @@ def read_capture(path: Path, origin_wall: float) -> list[NetEvent]:
         return []
     events: list[NetEvent] = []
     last_data: dict[tuple[str, int, int], float] = {}
+    streams = _Streams()
     with path.open("rb") as handle:
         try:
             reader = dpkt.pcap.Reader(handle)
@@ -98,10 +101,12 @@ def read_capture(path: Path, origin_wall: float) -> list[NetEvent]:
             events += _udp(seconds, ip, transport)
         elif isinstance(transport, dpkt.tcp.TCP):
             events += _tcp(seconds, ip, transport, last_data)
+            events += streams.read(seconds, ip, transport)
         elif isinstance(transport, dpkt.icmp6.ICMP6):
             events += _icmp6(seconds, ip, transport)
     for (client, port, _), seconds in last_data.items():
         events.append(NetEvent(seconds, "download", "last byte", f"from port {port} to {client}"))
+    events += unanswered_solicitations(events)
     return sorted(events, key=lambda e: e.seconds)
 
 
@@ -213,7 +218,9 @@ def _tcp(
         events.append(NetEvent(seconds, "tcp", "TCP SYN", f"to port {server_port}"))
     elif flags & dpkt.tcp.TH_SYN and flags & dpkt.tcp.TH_ACK:
         events.append(NetEvent(seconds, "tcp", "TCP connected", f"port {server_port}"))
-    elif flags & dpkt.tcp.TH_RST and from_server:
+    elif flags & dpkt.tcp.TH_RST and from_server and (
+        _address(ip, "dst"), server_port, tcp.dport) not in last_data:  # fmt: skip
+        # (a reset after data is no refusal: _Streams names it)
         events.append(NetEvent(seconds, "tcp", "TCP refused", f"port {server_port} sent RST"))
     payload = bytes(tcp.data)
     if not payload:
@@ -242,3 +249,102 @@ def _tls(seconds: float, payload: bytes, from_server: bool) -> list[NetEvent]:
     if len(payload) >= 7 and payload[0] == TLS_ALERT:
         return [NetEvent(seconds, "tls", "TLS alert", f"from the {side}, code {payload[6]}")]
     return []
+
+
+# -- how an HTTP connection ended, and what the responses said ----------------------------------
+class _Streams:
+    """Per HTTP connection: the server's stream bytes (by sequence number, so retransmissions
+    count once), who closed it and how; the Content-Type and Location of each response."""
+
+    def __init__(self) -> None:
+        self.first_seq: dict[tuple[str, int], int] = {}
+        self.sent: dict[tuple[str, int], int] = {}
+        self.last_data: dict[tuple[str, int], float] = {}
+        self.closed: set[tuple[str, int, str]] = set()
+        self.acked: dict[tuple[str, int], int] = {}
+
+    def read(
+        self, seconds: float, ip: dpkt.ip.IP | dpkt.ip6.IP6, tcp: dpkt.tcp.TCP
+    ) -> list[NetEvent]:
+        if tcp.dport not in HTTP_PORTS and tcp.sport not in HTTP_PORTS:
+            return []
+        from_server = tcp.sport in HTTP_PORTS
+        port = tcp.sport if from_server else tcp.dport
+        client = _address(ip, "dst" if from_server else "src")
+        key = (client, tcp.dport if from_server else tcp.sport)
+        flags = tcp.flags
+        payload = bytes(tcp.data)
+        events: list[NetEvent] = []
+        if from_server and flags & dpkt.tcp.TH_SYN:
+            self.first_seq[key] = tcp.seq + 1
+        elif from_server and payload and key in self.first_seq:
+            end = (tcp.seq + len(payload) - self.first_seq[key]) % 2**32
+            self.sent[key] = max(self.sent.get(key, 0), end)
+            self.last_data[key] = seconds
+            if port == HTTP_PORTS[0] and payload.startswith(b"HTTP/1."):
+                events += _response_headers(seconds, payload)
+        if not from_server and flags & dpkt.tcp.TH_ACK and key in self.first_seq:
+            acked = (tcp.ack - self.first_seq[key]) % 2**32
+            if acked < 2**31:  # (an ACK of the server's FIN counts one more: not a byte)
+                acked = min(acked, self.sent.get(key, 0))
+                self.acked[key] = max(self.acked.get(key, 0), acked)
+        side = "server" if from_server else "client"
+        how = "reset" if flags & dpkt.tcp.TH_RST else "FIN" if flags & dpkt.tcp.TH_FIN else None
+        if how is None or not self.sent.get(key) or (*key, side) in self.closed:
+            return events
+        self.closed.add((*key, side))
+        detail = f"port {port}, client port {key[1]}, after {self.sent[key]} stream bytes"
+        if not from_server:
+            quiet = seconds - self.last_data[key]
+            detail += (
+                f", {self.acked.get(key, 0)} acknowledged, {quiet:.3f} s after the server's "
+                "last byte"
+            )
+        events.append(NetEvent(seconds, "tcp", f"TCP {how} from the {side}", detail))
+        return events
+
+
+def _response_headers(seconds: float, payload: bytes) -> list[NetEvent]:
+    head = payload.split(b"\r\n\r\n", 1)[0].decode(errors="replace").split("\r\n")[1:]
+    events = []
+    for line in head:
+        name, _, value = line.partition(":")
+        if name.strip().lower() in ("content-type", "location"):
+            label = "Content-Type" if name.strip().lower() == "content-type" else "Location"
+            events.append(NetEvent(seconds, "header", f"response {label}", value.strip()))
+    return events
+
+
+def unanswered_solicitations(
+    events: list[NetEvent], server: str = str(LINK_LOCAL_V6.ip)
+) -> list[NetEvent]:
+    """The client's wait for a router that never advertised, as one event.
+
+    When the client solicited routers (the server's own kernel solicits too: not counted) and
+    no router advertisement was ever on the wire, the event is dated at the client's next step
+    after its last solicitation (duplicate address detection of a global address, a DNS query,
+    a TCP connection) and says how long it waited, from its DHCPv6 reply if it had one before.
+    """
+    asked = [e for e in events if e.what == "router solicitation" and e.detail != f"from {server}"]
+    if not asked or any(e.what == "router advertisement" for e in events):
+        return []
+    first, last = asked[0].seconds, asked[-1].seconds
+    replies = [e.seconds for e in events if e.what == "DHCPv6 REPLY" and e.seconds <= first]
+    since = replies[-1] if replies else first
+    steps = [
+        e for e in events
+        if e.seconds > last and (
+            (e.kind == "dad" and not e.detail.startswith("for fe80:"))
+            or e.what in ("DNS query", "TCP SYN")
+        )
+    ]  # fmt: skip
+    if not steps:
+        detail = f"{len(asked)} router solicitation(s) from the client unanswered"
+        return [NetEvent(last, "ra", "no router advert", detail)]
+    step = steps[0]
+    detail = (
+        f"{len(asked)} router solicitation(s) from the client unanswered; it waited "
+        f"{step.seconds - since:.1f} s from its {'DHCPv6 reply' if replies else 'first one'} "
+        f"to its next step ({step.what} {step.detail})"
+    )
+    return [NetEvent(step.seconds, "ra", "no router advert", detail)]

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .evidence import Evidence
+    from .services.faulty_http import FaultRecord
 
 Prover = Callable[["Evidence"], "str | None"]
 Explainer = Callable[["Evidence"], str]
@@ -140,6 +141,16 @@ def prove_dhcp4_without_router(ev: Evidence) -> str | None:
     return f"{proof}; no router option (3) sent"
 
 
+def prove_dhcp6_without_router_adverts(ev: Evidence) -> str | None:
+    """The DHCPv6 offer was taken, and the capture shows no router advertisement at all."""
+    proof = _prove_dhcp6(ev)
+    if proof is None or ev.network is None or ev.net("router advertisement"):
+        return None
+    waited = ev.net("no router advert")
+    said = waited[0].detail if waited else "no router solicitation either"
+    return f"{proof}; no router advert on the wire ({said})"
+
+
 def _boot_client_class(ev: Evidence) -> str:
     """The vendor class the boot client sends: its offer's (PXE: PXEClient), else HTTPClient."""
     return ev.case.source.offer or "HTTPClient"
@@ -224,6 +235,48 @@ def _prove_http_download(ev: Evidence) -> str | None:
                 f"GET {r.path} 200 {r.bytes} bytes to {r.client} on port {r.port} ({r.agent}); "
                 + client_side
             )
+    return None
+
+
+def prove_download_acknowledged(ev: Evidence) -> str | None:
+    """The usual proof, or, when the console lost the firmware's progress line (a starved
+    reader), the server's full GET and the client's acknowledgement of every byte of it in the
+    capture: for an image that is downloaded and then not run, so no later phase stands in."""
+    if proof := _prove_http_download(ev):
+        return proof
+    for r in ev.requests_on(_wanted_port(ev)):
+        if r.method != "GET" or r.path != ev.image_path or r.status != 200:
+            continue
+        if r.bytes != ev.image_size:
+            continue
+        for end in ev.net("TCP reset from the client") + ev.net("TCP FIN from the client"):
+            found = re.search(r"after (\d+) stream bytes, (\d+) acknowledged", end.detail)
+            if found and found[1] == found[2] and int(found[2]) >= ev.image_size:
+                return (
+                    f"GET {r.path} 200 {r.bytes} bytes to {r.client} on port {r.port} "
+                    f"({r.agent}); capture: the client acknowledged all {found[2]} stream bytes "
+                    "(the console's progress line was lost)"
+                )
+    return None
+
+
+def prove_redirect_followed(ev: Evidence) -> str | None:
+    """The image's URL answered 302 (the faulty server's record), and the firmware fetched the
+    whole image from the Location: both requests are the proof."""
+    for record in ev.servers.http_faults:
+        if record.kind != "redirect":
+            continue
+        for r in ev.requests_on(_wanted_port(ev)):
+            whole = r.method == "GET" and r.status == 200 and r.bytes == ev.image_size
+            if (
+                whole
+                and r.path == record.detail
+                and (ev.console.download_complete or ev.console.proof_seen)
+            ):
+                return (
+                    f"{record.method} {record.path} 302 to {record.detail}, followed: GET "
+                    f"{r.path} 200 {r.bytes} bytes to {r.client} ({r.agent})"
+                )
     return None
 
 
@@ -447,6 +500,8 @@ def _offer_never_requested(ev: Evidence) -> bool:
 def _explain_dns(ev: Evidence) -> str:
     if nxdomain := ev.net("DNS answer NXDOMAIN"):
         return f"DNS: the name is unknown ({nxdomain[0].detail}: NXDOMAIN)"
+    if silent := _unanswered_dns(ev):
+        return silent
     if ev.net("DNS query") and not ev.net("DNS answer"):
         return "DNS: the query got no answer"
     return "no DNS query for the boot host was answered"
@@ -478,6 +533,8 @@ def _explain_tls(ev: Evidence) -> str:
 
 
 def _explain_download(ev: Evidence) -> str:
+    if spoiled := _spoiled_transfer(ev):
+        return spoiled
     got = [f"{r.method} {r.path} {r.status} {r.bytes}" for r in ev.access]
     for r in ev.access:
         if r.status >= 400:
@@ -499,6 +556,8 @@ def _explain_image(ev: Evidence) -> str:
             "Secure Boot: the firmware downloaded the image and went back to its menu without "
             "running it (an image it does not trust)"
         )
+    if spoiled := _spoiled_image(ev):
+        return spoiled
     if ev.returned_to_menu:
         return "the firmware went back to its menu after the download without running the image"
     return "the image's proof line never appeared on the console"
@@ -551,6 +610,117 @@ def _explain_initrd(ev: Evidence) -> str:
     if report["sb"] != _expected_secure_boot(ev):
         return f"the initrd saw SecureBoot={report['sb']}, expected {_expected_secure_boot(ev)}"
     return f"the initrd did not find the certificate files {_missing_certs(ev, report)}"
+
+
+# -- the faulty servers' side: a spoiled transfer, a silent name server ------------------------
+def _unanswered_dns(ev: Evidence) -> str | None:
+    """Queries that went out and got nothing back (not NXDOMAIN: no answer at all), when the
+    name server's own log says it read them (the silent name server of the dns-silent fault)."""
+    queries = ev.net("DNS query")
+    if not queries or ev.net("DNS answer") or not ev.servers.dropped_dns:
+        return None
+    span = queries[-1].seconds - queries[0].seconds
+    said = (
+        f"no DNS answer: {len(queries)} quer{'y' if len(queries) == 1 else 'ies'} "
+        f"({queries[0].detail}) in {span:.1f} s, none answered"
+    )
+    return said + (
+        f"; the name server read {len(ev.servers.dropped_dns)} and answered none "
+        "(a timeout, not a name error)"
+    )
+
+
+def _stalled(ev: Evidence, record: FaultRecord) -> str:
+    """How long the firmware waited on a stalled transfer: from the capture (its FIN or reset
+    after the server's last byte), else from the server's own measure, else that it never did."""
+    said = f"the server stalled after {record.sent} of {record.total} bytes; "
+    ends = ev.net("TCP reset from the client") + ev.net("TCP FIN from the client")
+    waited = _seconds_after_last_byte(ends[0].detail) if ends else None
+    if ends and waited is not None:
+        how = "reset" if "reset" in ends[0].what else "closed"
+        return said + (
+            f"the firmware gave up after {waited:.1f} s ({how} the connection; "
+            f"capture: {ends[0].detail})"
+        )
+    end = next((r for r in ev.servers.http_faults if r.kind == "stall-end"), record)
+    if end.waited is not None and end.ended in ("fin", "reset"):
+        how = "reset" if end.ended == "reset" else "closed"
+        return said + (
+            f"the firmware gave up after {end.waited:.1f} s ({how} the connection, as the "
+            "server measured it)"
+        )
+    if end.waited is not None:
+        return said + f"the firmware had not given up after {end.waited:.0f} s"
+    return said + "the firmware had not given up when the case ended"
+
+
+def _spoiled_transfer(ev: Evidence) -> str | None:
+    """The faulty server's record of the image's transfer, with what the capture saw."""
+    for record in ev.servers.http_faults:
+        if record.kind == "reset":
+            wire = ev.net("TCP reset from the server")
+            return (
+                f"the server reset the connection after {record.sent} of {record.total} bytes"
+                + (f"; the capture shows its RST ({wire[0].detail})" if wire else "")
+            )
+        if record.kind == "short":
+            wire = ev.net("TCP FIN from the server")
+            return (
+                f"the body ended at {record.sent} of {record.total} bytes: the server closed "
+                "the connection (FIN) before its Content-Length"
+                + (f"; the capture shows the FIN ({wire[0].detail})" if wire else "")
+            )
+        if record.kind == "stall":
+            return _stalled(ev, record)
+        if record.kind == "redirect":
+            followed = [r for r in ev.access if r.path == record.detail]
+            if followed:
+                continue
+            return (
+                f"HTTP 302 not followed: the server redirected {record.method} {record.path} "
+                f"to {record.detail}, and the firmware never asked for it"
+            )
+        if record.kind == "content-type":
+            return (
+                f"the server sent Content-Type {record.detail} for {record.path} (a name "
+                f"without .efi, .iso or .img), and the firmware {_what_client_did(ev, record)}"
+            )
+    return None
+
+
+def _what_client_did(ev: Evidence, record: FaultRecord) -> str:
+    """After the response's headers: the client's GET, and how it ended it."""
+    gets = [r for r in ev.access if r.method == "GET" and r.path == record.path]
+    if not gets and not ev.net("GET"):
+        return "never asked for the body (GET)"
+    ended = ev.net("TCP reset from the client") + ev.net("TCP FIN from the client")
+    aborted = [r for r in ev.servers.http_faults if r.kind == "client-abort"]
+    if aborted or ended:
+        said = "asked for it (GET) and closed the connection after the headers"
+        return said + (f" (capture: TCP {ended[0].what[4:]}, {ended[0].detail})" if ended else "")
+    return "downloaded it"
+
+
+def _seconds_after_last_byte(detail: str) -> float | None:
+    found = re.search(r"([\d.]+) s after the server's last byte", detail)
+    return float(found[1]) if found else None
+
+
+def _spoiled_image(ev: Evidence) -> str | None:
+    """What the faulty server sent in place of the image, when the firmware took it all."""
+    for record in ev.servers.http_faults:
+        if record.kind == "garbage":
+            return (
+                f"not an EFI image: the firmware downloaded all {record.sent} bytes and did not "
+                f"run them (the server sent {record.detail})"
+                + ("; it went back to its menu" if ev.returned_to_menu else "")
+            )
+        if record.kind == "content-type":
+            return (
+                f"the firmware downloaded the file sent as Content-Type {record.detail} and did "
+                "not boot it"
+            )
+    return None
 
 
 def _explain_poweroff(ev: Evidence) -> str:

@@ -21,8 +21,10 @@ from .services.base import Service
 from .services.dhcpd4 import Dhcpd4
 from .services.dhcpd6 import Dhcp6Vendor, Dhcpd6
 from .services.dnsmasq import Dnsmasq
+from .services.faulty_http import FaultyHttp, HttpFault
 from .services.lighttpd import Lighttpd, TlsFiles
 from .services.radvd import Radvd
+from .services.silent_dns import SilentDns
 from .tls import TlsMaterial
 from .waiting import Deadline
 
@@ -58,6 +60,13 @@ class ServerPlan:
     profile: Profile = "tuned"
     """tuned: DHCPv6 preference 255, router adverts, no ping before DHCPv4 offers.
     seed: the seed's dhcpd6.conf as written, no router adverts, dnsmasq's default ping check."""
+    http_faults: tuple[HttpFault, ...] = ()
+    """Spoiled transfers (reset, short body, stall, redirect, ...): served by the faulty HTTP
+    server (``services/faulty_http.py``) in place of lighttpd or apache2, plain HTTP only."""
+    dns_answers: bool = True
+    """False: the name server offered by DHCP reads every query and answers none."""
+    router_adverts: bool = True
+    """False: no radvd even in the tuned profile (the seed's profile never runs it)."""
 
     def services(self, apache_root: Path | None = None) -> list[Service]:
         """The daemons in start order; apache2 serves a readable copy from ``apache_root``."""
@@ -79,8 +88,11 @@ class ServerPlan:
                 http_vendor_class=self.http_vendor_class,
                 arch_boot_urls=self.arch_boot_urls,
                 router=self.router,
+                dns=self.dns_answers,
             )
         ]
+        if not self.dns_answers:
+            services.append(SilentDns())
         if isc_v4 and self.dhcp_v4:
             services.append(
                 Dhcpd4(self.boot_url, self.addressing, self.name_server, self.pxe_boot_file)
@@ -98,13 +110,15 @@ class ServerPlan:
                     arch_urls=self.arch_boot_urls,
                 )
             )
-        if tuned:
+        if tuned and self.router_adverts:
             services.append(
                 Radvd(
                     self.addressing, interface=self.interface, max_interval=self.radvd_max_interval
                 )
             )
-        if self.http_server == "apache2":
+        if self.http_faults:
+            services.append(FaultyHttp(self.document_root, self.http_faults))
+        elif self.http_server == "apache2":
             served = apache_root or self.document_root
             services.append(Apache2(self.document_root, served, tls_files, self.status_overrides))
         else:

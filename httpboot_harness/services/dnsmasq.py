@@ -54,6 +54,9 @@ class Dnsmasq(Service):
     gets the aarch64 image), in place of ``boot_url_v4``, for clients sharing one server."""
     router: bool = True
     """Offer the server as the router (option 3); off for the seed's shim "no router" note."""
+    dns: bool = True
+    """Answer DNS; off (``port=0``) while the offers still name the server: another process
+    holds port 53 and answers nothing (the "DNS does not answer" fault)."""
 
     name = "dnsmasq"
     binary = Binary("dnsmasq", "dnsmasq-base")
@@ -74,6 +77,8 @@ class Dnsmasq(Service):
             "user=root",
             "group=root",
         ]
+        if not self.dns:
+            lines.append("port=0")
         if self.dhcp_v4:
             lines += [
                 f"dhcp-range={a.pool_v4[0]},{a.pool_v4[1]},{a.server_v4.netmask},1h",
@@ -118,10 +123,14 @@ class Dnsmasq(Service):
         ]
 
     def readiness(self) -> list[Readiness]:
-        checks: list[Readiness] = [
-            ListeningSocket("udp", 53),
-            ListeningSocket("udp", 53, ipv6=True),
-        ]
+        checks: list[Readiness] = (
+            [
+                ListeningSocket("udp", 53),
+                ListeningSocket("udp", 53, ipv6=True),
+            ]
+            if self.dns
+            else []
+        )
         if self.dhcp_v4:
             checks.append(ListeningSocket("udp", 67))
         if self.tftp_root is not None:
