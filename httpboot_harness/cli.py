@@ -82,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     packcert.add_argument("certificate", type=Path, help="the server's PEM certificate")
     packcert.add_argument("output", type=Path, help="where to write the initrd (ssl.img)")
+    audit = sub.add_parser(
+        "tls-audit", help="HTTPS conformance: each TLS condition's expected and observed verdict"
+    )
+    audit.add_argument("--jobs", type=int, default=1, help="conditions to run at once (default 1)")
+    _common_options(audit, report=True)
     for command in (doctor, serve):
         _common_options(command, report=False)
     for command in (matrix, run, bisect):
@@ -264,6 +269,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 duration=args.duration,
             )
             return EXIT_OK
+        if args.command == "tls-audit":
+            from .tls_audit import run_audit
+
+            return run_audit(settings, jobs=args.jobs)
         return _boot(args, settings)
     except UsageError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)
