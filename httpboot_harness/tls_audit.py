@@ -75,10 +75,10 @@ def read_handshake(capture: Path) -> Handshake:
         if segment is None:
             continue
         from_server, payload = segment
-        if len(payload) >= 7 and payload[0] == TLS_ALERT:
-            side = "server" if from_server else "client"
-            alerts.append(f"{dpkt.ssl.alert_description_str.get(payload[6], payload[6])} "
-                          f"from the {side}")  # fmt: skip
+        if _cleartext_alert(payload):
+            alerts.append(
+                f"{alert_name(payload[6])} from the {'server' if from_server else 'client'}"
+            )
         if len(payload) < 9 or payload[0] != TLS_HANDSHAKE:
             continue
         body = payload[9 : 9 + int.from_bytes(payload[6:9], "big")]
@@ -93,6 +93,20 @@ def read_handshake(capture: Path) -> Handshake:
         suite=server[1] if server else None,
         alerts=tuple(dict.fromkeys(alerts)),
     )
+
+
+def _cleartext_alert(payload: bytes) -> bool:
+    """An alert record of two bytes (level, description): an encrypted one is longer, and its
+    bytes say nothing."""
+    return len(payload) >= 7 and payload[0] == TLS_ALERT and payload[3:5] == b"\x00\x02"
+
+
+def alert_name(code: int) -> str:
+    """RFC 8446's name of an alert description (``protocol_version``), from dpkt's table."""
+    name = dpkt.ssl.alert_description_str.get(code)
+    if name is None:
+        return f"alert {code}"
+    return name.split("_AD_", 1)[-1].lower()
 
 
 def _tls_segment(frame: bytes) -> tuple[bool, bytes] | None:

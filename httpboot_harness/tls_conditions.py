@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import ipaddress
 import json
 import subprocess
@@ -64,15 +65,22 @@ class CertRecipe:
 
 @dataclass(frozen=True)
 class KnownWeakness:
-    """A firmware build accepts what it should refuse: why, and the upstream reference."""
+    """A firmware build accepts what it should refuse: why, and the upstream reference.
+
+    Keyed on the edk2 release (``2022.11``, from the package the code came from): releases
+    before ``fixed_in`` are known to accept. A firmware whose release is unknown is held to the
+    secure expectation: its acceptance is reported as a difference, for a person to read.
+    """
 
     reason: str
     reference: str
-    releases: tuple[str, ...] | None = None
-    """The edk2 releases known to accept (``2022.11``); None: every edk2 build."""
+    fixed_in: str | None = None
+    """The first edk2 stable release (``YYYY.MM``) with the fix upstream; None: not fixed."""
 
     def applies_to(self, release: str | None) -> bool:
-        return self.releases is None or (release is not None and release in self.releases)
+        if release is None:
+            return False
+        return self.fixed_in is None or release < self.fixed_in
 
 
 @dataclass(frozen=True)
@@ -123,9 +131,24 @@ class TlsCondition(Fault):
 
 
 NO_CHECK_TIME = KnownWeakness(
-    "edk2's TlsLib sets X509_V_FLAG_NO_CHECK_TIME: certificate dates are never checked",
+    "edk2's TlsLib sets X509_V_FLAG_NO_CHECK_TIME: a server certificate's dates are never "
+    "checked (the flag was dropped by tianocore/edk2#11250, merged July 2025)",
     "tianocore/edk2#10286",
+    fixed_in="2025.08",
 )
+SECURITY_LEVEL_0 = KnownWeakness(
+    "edk2's TlsLib left OpenSSL's security level at 0 until tianocore/edk2#11534 (merged "
+    "September 2025) set it to 3; #12681 (June 2026) lowered it to 2, which admits RSA-2048 again",
+    "tianocore/edk2#11534",
+    fixed_in="2025.11",
+)
+OLD_PROTOCOLS = KnownWeakness(
+    "Debian 12's edk2 2022.11 completes a TLS 1.1 handshake although HttpDxe asks TlsLib for "
+    "TLS 1.2; Debian 13's 2025.02 gives up after the server's hello (no upstream report found)",
+    "RFC 8996 (TLS 1.0 and 1.1 deprecated)",
+    fixed_in="2025.02",
+)
+"""Seen here: 2022.11 negotiated TLS_DHE_RSA_WITH_AES_256_CBC_SHA over TLS 1.1 and booted."""
 
 TLS_CONDITIONS: tuple[TlsCondition, ...] = (
     TlsCondition(
@@ -143,13 +166,19 @@ TLS_CONDITIONS: tuple[TlsCondition, ...] = (
         CertRecipe(validity="not-yet-valid"),
         weaknesses=(NO_CHECK_TIME,),
     ),
-    TlsCondition("rsa-2048", "an RSA-2048 server key", CertRecipe(key="rsa-2048")),
+    TlsCondition(
+        "rsa-2048",
+        "an RSA-2048 server key",
+        CertRecipe(key="rsa-2048"),
+        weaknesses=(SECURITY_LEVEL_0,),
+    ),
     TlsCondition(
         "sha1",
         "signed with SHA-1",
         CertRecipe(digest="sha1"),
         # OpenSSL 3 counts SHA-1 as 63 bits: at level 1 lighttpd would refuse its own certificate.
         TlsOffer(cipher_string=f"{TLS_CIPHERS}:@SECLEVEL=0"),
+        weaknesses=(SECURITY_LEVEL_0,),
     ),
     TlsCondition(
         "tls1.0-1.1",
@@ -160,6 +189,7 @@ TLS_CONDITIONS: tuple[TlsCondition, ...] = (
             min_protocol="TLSv1",
             max_protocol="TLSv1.1",
         ),
+        weaknesses=(OLD_PROTOCOLS,),
     ),
     TlsCondition("self-signed", "self-signed and not enrolled", CertRecipe(signer="self")),
     TlsCondition(
@@ -202,7 +232,11 @@ def _key(kind: KeyKind) -> rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey:
     return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
-def _ca(common_name: str, now: datetime.datetime) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+@functools.cache
+def _ca(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A throw-away CA, valid a year either side of now; one per name and process (RSA-3072 keys
+    take a second or more each on a busy machine)."""
+    now = datetime.datetime.now(datetime.UTC)
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     name = _name(common_name)
     certificate = (
@@ -261,14 +295,14 @@ def make_condition_material(
     it does not even connect): the harness's, whoever signed the server's certificate."""
     folder.mkdir(parents=True, exist_ok=True)
     now = datetime.datetime.now(datetime.UTC)
-    enrolled_key, enrolled = _ca("httpboot-harness audit CA (enrolled)", now)
+    enrolled_key, enrolled = _ca("httpboot-harness audit CA (enrolled)")
     server_key = _key(recipe.key)
     common_name, alt_names = _names(recipe.names, addressing)
     subject = _name(common_name)
     if recipe.signer == "self":
         signer_key, issuer = server_key, subject
     elif recipe.signer == "other-ca":
-        signer_key, other = _ca("httpboot-harness audit CA (not enrolled)", now)
+        signer_key, other = _ca("httpboot-harness audit CA (not enrolled)")
         issuer = other.subject
     else:
         signer_key, issuer = enrolled_key, enrolled.subject
