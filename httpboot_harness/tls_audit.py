@@ -103,7 +103,7 @@ def _cleartext_alert(payload: bytes) -> bool:
 
 def alert_name(code: int) -> str:
     """RFC 8446's name of an alert description (``protocol_version``), from dpkt's table."""
-    name = dpkt.ssl.alert_description_str.get(code)
+    name: str | None = dpkt.ssl.alert_description_str.get(code)
     if name is None:
         return f"alert {code}"
     return name.split("_AD_", 1)[-1].lower()
