@@ -36,6 +36,7 @@ from .report import format_table, write_report
 from .runner import CaseResult, harness_error_result, run_case
 from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
+from .tls_conditions import TLS_AUDIT_CASES
 
 EXIT_OK, EXIT_FIRMWARE_FAILED, EXIT_USAGE, EXIT_CANNOT_JUDGE = 0, 1, 2, 125
 EXIT_BISECT_ABORT, EXIT_INTERRUPTED = 128, 130
@@ -191,7 +192,8 @@ def _console_writer() -> object:
 
 def _boot(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        cases = [case_by_id(args.case, ALL_CASES)]
+        # `run` also takes a TLS audit condition's case (ipv4-https-tls-expired).
+        cases = [case_by_id(args.case, ALL_CASES + TLS_AUDIT_CASES)]
     else:
         selectors = args.select if args.command == "matrix" else args.cases
         cases = select_cases(selectors) if selectors else list(default_matrix(settings.arch))
