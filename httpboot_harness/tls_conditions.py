@@ -23,7 +23,7 @@ import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Literal
+from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -100,8 +100,6 @@ class TlsCondition(Fault):
     )  # fmt: skip
     """What the refusal's cause must mention: evidence from the server's side or the capture."""
 
-    kind: ClassVar[str] = "fault"
-
     @property
     def word(self) -> str:  # type: ignore[override]
         return f"tls-{self.name}"
@@ -136,19 +134,23 @@ NO_CHECK_TIME = KnownWeakness(
     "tianocore/edk2#10286",
     fixed_in="2025.08",
 )
-SECURITY_LEVEL_0 = KnownWeakness(
-    "edk2's TlsLib left OpenSSL's security level at 0 until tianocore/edk2#11534 (merged "
-    "September 2025) set it to 3; #12681 (June 2026) lowered it to 2, which admits RSA-2048 again",
+LOW_SECURITY_LEVEL = KnownWeakness(
+    "edk2's TlsLib did not raise OpenSSL's security level (Debian 13's build, on OpenSSL 3, even "
+    "takes SHA-1 signatures, which level 1 refuses) until tianocore/edk2#11534 (merged September "
+    "2025) set level 3; #12681 (June 2026) lowered it to 2, which admits RSA-2048 again",
     "tianocore/edk2#11534",
     fixed_in="2025.11",
 )
 OLD_PROTOCOLS = KnownWeakness(
-    "Debian 12's edk2 2022.11 completes a TLS 1.1 handshake although HttpDxe asks TlsLib for "
-    "TLS 1.2; Debian 13's 2025.02 gives up after the server's hello (no upstream report found)",
+    "Debian 12's edk2 2022.11 completes a TLS 1.1 handshake with a server that offers nothing "
+    "newer and boots; Debian 13's 2025.02 gives up after the server's hello (no upstream report "
+    "found)",
     "RFC 8996 (TLS 1.0 and 1.1 deprecated)",
     fixed_in="2025.02",
 )
-"""Seen here: 2022.11 negotiated TLS_DHE_RSA_WITH_AES_256_CBC_SHA over TLS 1.1 and booted."""
+"""Seen here: 2022.11 negotiated TLS_DHE_RSA_WITH_AES_256_CBC_SHA over TLS 1.1 and booted; the
+release that first refused is not known, so 2025.02 (the first one seen refusing) stands as the
+fix."""
 
 TLS_CONDITIONS: tuple[TlsCondition, ...] = (
     TlsCondition(
@@ -170,7 +172,7 @@ TLS_CONDITIONS: tuple[TlsCondition, ...] = (
         "rsa-2048",
         "an RSA-2048 server key",
         CertRecipe(key="rsa-2048"),
-        weaknesses=(SECURITY_LEVEL_0,),
+        weaknesses=(LOW_SECURITY_LEVEL,),
     ),
     TlsCondition(
         "sha1",
@@ -178,7 +180,7 @@ TLS_CONDITIONS: tuple[TlsCondition, ...] = (
         CertRecipe(digest="sha1"),
         # OpenSSL 3 counts SHA-1 as 63 bits: at level 1 lighttpd would refuse its own certificate.
         TlsOffer(cipher_string=f"{TLS_CIPHERS}:@SECLEVEL=0"),
-        weaknesses=(SECURITY_LEVEL_0,),
+        weaknesses=(LOW_SECURITY_LEVEL,),
     ),
     TlsCondition(
         "tls1.0-1.1",
