@@ -84,6 +84,7 @@ def test_the_firmware_meets_each_tls_condition(
 
 @pytest.mark.httpboot
 @pytest.mark.tls_audit
+@pytest.mark.timeout(1800)  # ten boots, two at a time, on a busy machine
 def test_tls_audit_command_on_debian13_ovmf_finds_every_condition_as_expected(
     tmp_path: Path,
 ) -> None:
@@ -92,8 +93,9 @@ def test_tls_audit_command_on_debian13_ovmf_finds_every_condition_as_expected(
     (template,) = ovmf.find("OVMF_VARS_4M.fd")
     report = tmp_path / "audit.json"
     done = subprocess.run(
-        [sys.executable, "-m", "httpboot_harness", "tls-audit", "--ovmf-code", str(code),
-         "--ovmf-vars", str(template), "--artifacts", str(tmp_path), "--json", str(report)],
+        [sys.executable, "-m", "httpboot_harness", "tls-audit", "--jobs", "2",
+         "--ovmf-code", str(code), "--ovmf-vars", str(template),
+         "--artifacts", str(tmp_path), "--json", str(report)],
         capture_output=True, text=True, timeout=1500, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
