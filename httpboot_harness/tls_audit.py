@@ -20,10 +20,16 @@ from typing import Any
 
 import dpkt
 
-from .cases import Case
 from .config import Settings
 from .runner import CaseResult, meets_expectation
-from .tls_conditions import CONTROL, TlsCondition, condition_of, firmware_release, observed_outcome
+from .tls_conditions import (
+    CONTROL,
+    TLS_AUDIT_CASES,
+    TlsCondition,
+    condition_of,
+    firmware_release,
+    observed_outcome,
+)
 
 TLS_HANDSHAKE, TLS_ALERT = 22, 21
 SERVER_HELLO, CLIENT_HELLO = 2, 1
@@ -185,8 +191,8 @@ def assess(condition: TlsCondition, result: CaseResult, release: str | None) -> 
 def audit_row(result: CaseResult, handshake: Handshake) -> AuditRow:
     condition = condition_of(result.case)
     assert condition is not None, f"{result.case.id} is not a TLS audit case"
-    release = firmware_release(Path(str(result.details.get("firmware", "")))) if result.details.get(
-        "firmware") else None  # fmt: skip
+    firmware = result.details.get("firmware")
+    release = firmware_release(Path(str(firmware))) if firmware else None
     expectation = result.case.expectation
     expected = CONTROL if condition.control else f"{expectation.verdict} at {expectation.phase}"
     if result.error is not None:
@@ -237,12 +243,6 @@ def report_rows(results: Sequence[CaseResult], rows: Sequence[AuditRow]) -> list
     ]
 
 
-def audit_cases() -> tuple[Case, ...]:
-    from .tls_conditions import TLS_AUDIT_CASES
-
-    return TLS_AUDIT_CASES
-
-
 def run_audit(settings: Settings, *, jobs: int = 1) -> int:
     """Boot every condition on the settings' firmware, print the table; the audit's exit code."""
     from .cli import run_cases
@@ -251,7 +251,7 @@ def run_audit(settings: Settings, *, jobs: int = 1) -> int:
     artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-tls-audit-"))
     # The conditions' protocol ranges and cipher strings are lighttpd settings.
     settings = dataclasses.replace(settings, http_server="lighttpd")
-    results = run_cases(audit_cases(), settings, artifacts, jobs=jobs)
+    results = run_cases(TLS_AUDIT_CASES, settings, artifacts, jobs=jobs)
     rows = audit_rows(results)
     if settings.report is not None:
         write_report(settings.report, report_rows(results, rows))
