@@ -156,3 +156,12 @@ def test_the_json_rows_carry_the_audit_row() -> None:
     assert rows[0]["id"] == "ipv4-https-tls-wrong-ca"
     assert rows[0]["tls_audit"]["assessment"] == "as expected"
     assert rows[0]["tls_audit"]["condition"] == "wrong-ca"
+
+
+def test_the_command_takes_the_firmware_jobs_and_report() -> None:
+    from httpboot_harness.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["tls-audit", "--ovmf-code", "/c.fd", "--ovmf-vars", "/v.fd", "--jobs", "2", "--json", "a"]
+    )
+    assert (args.command, args.jobs, args.ovmf_code, args.report) == ("tls-audit", 2, "/c.fd", "a")
