@@ -1108,6 +1108,7 @@ MARKERS: dict[str, str] = {
     "chain": "the seed's tree: shim -> GRUB -> Linux kernel + initrd, every stage proven",
     "secureboot": "OVMF with Secure Boot on and Microsoft's keys enrolled",
     "tree": "the user's own tree (--boot-tree), proven by the --expect line",
+    "tls_audit": "HTTPS conformance: a TLS condition the firmware must refuse, or a control",
 }
 
 

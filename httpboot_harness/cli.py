@@ -40,6 +40,7 @@ from .runner import CaseResult, harness_error_result, run_case
 from .sharding import durations_from, pick
 from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
+from .tls_conditions import TLS_AUDIT_CASES
 
 EXIT_OK, EXIT_FIRMWARE_FAILED, EXIT_USAGE, EXIT_CANNOT_JUDGE = 0, 1, 2, 125
 EXIT_BISECT_ABORT, EXIT_INTERRUPTED = 128, 130
@@ -96,6 +97,11 @@ def build_parser() -> argparse.ArgumentParser:
         "sweep", help="remove what killed runs left (namespaces, daemons, QEMU, temp folders)"
     )
     sweep.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
+    audit = sub.add_parser(
+        "tls-audit", help="HTTPS conformance: each TLS condition's expected and observed verdict"
+    )
+    audit.add_argument("--jobs", type=int, default=1, help="conditions to run at once (default 1)")
+    _common_options(audit, report=True)
     for command in (doctor, serve):
         _common_options(command, report=False)
     for command in (matrix, run, bisect):
@@ -223,7 +229,8 @@ def _console_writer() -> object:
 
 def _boot(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "run":
-        cases = [case_by_id(args.case, ALL_CASES)]
+        # `run` also takes a TLS audit condition's case (ipv4-https-tls-expired).
+        cases = [case_by_id(args.case, ALL_CASES + TLS_AUDIT_CASES)]
     else:
         selectors = args.select if args.command == "matrix" else args.cases
         cases = select_cases(selectors) if selectors else list(default_matrix(settings.arch))
@@ -352,6 +359,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 duration=args.duration,
             )
             return EXIT_OK
+        if args.command == "tls-audit":
+            from .tls_audit import run_audit
+
+            return run_audit(settings, jobs=args.jobs)
         return _boot(args, settings)
     except UsageError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)

@@ -246,7 +246,8 @@ def _tls(seconds: float, payload: bytes, from_server: bool) -> list[NetEvent]:
         if payload[5] == wanted:
             name = TLS_HANDSHAKE_TYPES[wanted]
             return [NetEvent(seconds, "tls", f"TLS {name}", f"from the {side}")]
-    if len(payload) >= 7 and payload[0] == TLS_ALERT:
+    # Only a two-byte alert record is cleartext: an encrypted alert's bytes say nothing.
+    if len(payload) >= 7 and payload[0] == TLS_ALERT and payload[3:5] == b"\x00\x02":
         return [NetEvent(seconds, "tls", "TLS alert", f"from the {side}, code {payload[6]}")]
     return []
 

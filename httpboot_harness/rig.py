@@ -31,6 +31,7 @@ from .server import ServerPlan, start_servers
 from .services.tcpdump import CAPTURE_FILE, Tcpdump
 from .sweep import sweep
 from .tls import TlsMaterial, make_tls_material
+from .tls_conditions import condition_material
 from .waiting import Deadline
 
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
@@ -112,6 +113,9 @@ class Rig:
             folder / "www" / where.pxe_file, self.case.id, script=folder / "proof-image.cfg",
             arch=arch,
         )  # fmt: skip
+        own = condition_material(self.case, folder / "tls", self.addressing)
+        if own is not None:  # a TLS audit condition: its own certificate, key and CA
+            self.tls = own
         if self.case.scheme == "https" and self.tls is None:
             self.tls = make_tls_material(folder / "tls", self.addressing)
         self.image = self.case.payload.build(

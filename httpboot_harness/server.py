@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Profile
+from .errors import UsageError
 from .network import TAP, Addressing
 from .process import ManagedProcess
 from .services.apache2 import Apache2
@@ -22,7 +23,7 @@ from .services.dhcpd4 import Dhcpd4
 from .services.dhcpd6 import Dhcp6Vendor, Dhcpd6
 from .services.dnsmasq import Dnsmasq
 from .services.faulty_http import FaultyHttp, HttpFault
-from .services.lighttpd import Lighttpd, TlsFiles
+from .services.lighttpd import DEFAULT_TLS_OFFER, Lighttpd, TlsFiles, TlsOffer
 from .services.radvd import Radvd
 from .services.silent_dns import SilentDns
 from .tls import TlsMaterial
@@ -67,13 +68,15 @@ class ServerPlan:
     """False: the name server offered by DHCP reads every query and answers none."""
     router_adverts: bool = True
     """False: no radvd even in the tuned profile (the seed's profile never runs it)."""
+    tls_offer: TlsOffer = DEFAULT_TLS_OFFER
+    """The HTTPS server's cipher string and protocol range (the TLS audit's conditions)."""
 
     def services(self, apache_root: Path | None = None) -> list[Service]:
         """The daemons in start order; apache2 serves a readable copy from ``apache_root``."""
         tuned = self.profile == "tuned"
         tls_files = None
         if self.tls is not None:
-            tls_files = TlsFiles(self.tls.server_certificate, self.tls.server_key)
+            tls_files = TlsFiles(self.tls.server_certificate, self.tls.server_key, self.tls_offer)
         isc_v4 = self.dhcp_server == "isc"
         services: list[Service] = [
             Dnsmasq(
@@ -116,6 +119,8 @@ class ServerPlan:
                     self.addressing, interface=self.interface, max_interval=self.radvd_max_interval
                 )
             )
+        if self.http_server == "apache2" and self.tls_offer != DEFAULT_TLS_OFFER:
+            raise UsageError("the TLS audit's protocol and cipher conditions need lighttpd")
         if self.http_faults:
             services.append(FaultyHttp(self.document_root, self.http_faults))
         elif self.http_server == "apache2":

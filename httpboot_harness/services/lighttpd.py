@@ -39,9 +39,30 @@ MIME_TYPES = {
 
 
 @dataclass(frozen=True)
+class TlsOffer:
+    """What the HTTPS server offers: OpenSSL's cipher string and protocol range. The default is
+    the harness's (see the module docstring); the TLS audit's conditions change it."""
+
+    cipher_string: str = TLS_CIPHERS
+    min_protocol: str = "TLSv1.2"
+    max_protocol: str | None = None
+
+    def conf_commands(self) -> tuple[tuple[str, str], ...]:
+        """(command, value) pairs for OpenSSL's SSL_CONF (lighttpd's ssl.openssl.ssl-conf-cmd)."""
+        commands = [("CipherString", self.cipher_string), ("MinProtocol", self.min_protocol)]
+        if self.max_protocol is not None:
+            commands.append(("MaxProtocol", self.max_protocol))
+        return tuple(commands)
+
+
+DEFAULT_TLS_OFFER = TlsOffer()
+
+
+@dataclass(frozen=True)
 class TlsFiles:
     certificate: Path
     private_key: Path
+    offer: TlsOffer = DEFAULT_TLS_OFFER
 
 
 @dataclass(frozen=True)
@@ -84,8 +105,9 @@ class Lighttpd(Service):
                 '    ssl.engine = "enable"',
                 f'    ssl.pemfile = "{self.tls.certificate}"',
                 f'    ssl.privkey = "{self.tls.private_key}"',
-                f'    ssl.openssl.ssl-conf-cmd = ("CipherString" => "{TLS_CIPHERS}",'
-                ' "MinProtocol" => "TLSv1.2")',
+                "    ssl.openssl.ssl-conf-cmd = ("
+                + ", ".join(f'"{k}" => "{v}"' for k, v in self.tls.offer.conf_commands())
+                + ")",
             ]
             for socket in (f"0.0.0.0:{self.https_port}", f"[::]:{self.https_port}"):
                 lines += [f'$SERVER["socket"] == "{socket}" {{', *tls_block, "}"]
