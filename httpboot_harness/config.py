@@ -46,6 +46,7 @@ class Settings:
     boot_tree: Path | None = None
     boot_path: str | None = None
     expect: str | None = None
+    warm_start: bool = False
 
     def __post_init__(self) -> None:
         """A user's tree needs the file to boot and the line that proves success, both real."""
@@ -127,6 +128,17 @@ def _text(_key: str, value: Any) -> str:
     return str(value)
 
 
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{key.replace('_', '-')} must be true or false (1/0, yes/no), not {value!r}")
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: its help, its choices and how a raw value (often a string) becomes it."""
@@ -138,6 +150,8 @@ class Option:
     """Given once per value on the command line (``--qemu-arg A --qemu-arg B``)."""
     flag_name: str | None = None
     """The option's name where it differs from the setting's (``qemu-arg`` for qemu_args)."""
+    switch: bool = False
+    """A flag without a value on the command line (``--warm-start``); true/false elsewhere."""
 
     def convert(self, key: str, value: Any) -> Any:
         if self.choices and value not in self.choices:
@@ -215,6 +229,13 @@ OPTIONS: dict[str, Option] = {
         "regular expression for the console line that proves success (with boot-tree)",
         convert_value=_regex,
     ),
+    "warm_start": Option(
+        "start each case from a machine saved at its Boot Manager, once per distinct firmware, "
+        "instead of power-on (faster; the firmware's power-on path then runs once per firmware, "
+        "not per case; cases that change anything before the Boot Manager start cold)",
+        convert_value=_boolean,
+        switch=True,
+    ),
 }
 
 if set(OPTIONS) != {f.name for f in fields(Settings)}:  # pragma: no cover - a developer's slip
@@ -236,6 +257,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
         extra: dict[str, Any] = {"choices": option.choices} if option.choices else {}
         if option.repeatable:
             extra.update(action="append", metavar="ARG")
+        if option.switch:
+            extra.update(action="store_const", const=True)
         parser.add_argument(f"--{option.flag(key)}", dest=key, help=option.help, **extra)
 
 

@@ -320,9 +320,13 @@ class Machine:
     def new_socket_dir() -> Path:
         return Path(tempfile.mkdtemp(prefix="hbh-"))
 
-    def launch(self, deadline: Deadline) -> None:
+    def launch(self, deadline: Deadline, *, incoming: Path | None = None) -> None:
+        """Start QEMU paused and connect QMP; ``incoming``: a state saved by :meth:`save_state`
+        is loaded first (a warm start), and the guest stays paused until :meth:`resume`."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [*self.spec.argv(), "-S"]
+        if incoming is not None:
+            argv += ["-incoming", "defer"]
         (self.workdir / "qemu-argv.json").write_text(json.dumps(argv, indent=1) + "\n")
         command = ["ip", "netns", "exec", self.netns, *argv]
         (self.workdir / "qemu-command.txt").write_text(shlex.join(command) + "\n")
@@ -346,6 +350,67 @@ class Machine:
             qmp.close()
             raise
         self._qmp = qmp
+        if incoming is not None:
+            self._load_state(incoming, deadline)
+
+    def save_state(self, path: Path, deadline: Deadline) -> None:
+        """Stop the guest and write its whole state (RAM, devices, the flash contents) to
+        ``path`` through QEMU's migration; QEMU stays up, paused.
+
+        The guest is stopped first, so the saved state is its state at the stop and the vars
+        file on disk matches the flash contents in the stream (QEMU drains its writes on stop).
+        """
+        qmp = self._require_qmp()
+        qmp.execute("stop")
+        qmp.execute("migrate", uri=f"exec:cat > {shlex.quote(str(path))}")
+        status: dict[str, Any] = {}
+
+        def finished() -> bool:
+            status.update(qmp.execute("query-migrate"))
+            return status.get("status") in ("completed", "failed", "cancelled")
+
+        self._wait(finished, deadline, "QEMU to save the guest's state")
+        if status.get("status") != "completed":
+            raise MachineError(
+                f"QEMU could not save the guest's state to {path}: "
+                f"{status.get('status')} {status.get('error-desc', '')}".rstrip()
+            )
+
+    def _load_state(self, path: Path, deadline: Deadline) -> None:
+        """Load a saved state into this (``-incoming defer``) QEMU; the guest stays paused.
+
+        ``cont`` sent while QEMU is still loading would only be remembered, and then undone by
+        the paused state the stream carries: so the wait is for the run state to leave
+        ``inmigrate``. QEMU refuses a state of another machine (RAM size, devices, flash size)
+        with a message and exits: a MachineError with its log, never a firmware verdict.
+        """
+        qmp = self._require_qmp()
+        qmp.execute("migrate-incoming", uri=f"exec:cat {shlex.quote(str(path))}")
+        state: dict[str, Any] = {}
+
+        def loaded() -> bool:
+            state.update(qmp.execute("query-status"))
+            if state.get("status") != "inmigrate":
+                return True
+            migration = qmp.execute("query-migrate")
+            if migration.get("status") == "failed":
+                raise MachineError(f"QEMU could not load the saved state {path}")
+            return False
+
+        self._wait(loaded, deadline, f"QEMU to load the saved state {path}")
+        if state.get("status") != "paused":
+            raise MachineError(
+                f"QEMU loaded the saved state {path} but stands {state.get('status')!r}, not paused"
+            )
+
+    def _wait(self, condition: Callable[[], bool], deadline: Deadline, what: str) -> None:
+        try:
+            wait_until(
+                condition, deadline=deadline.sooner(60), what=what, still_alive=self.death_notice
+            )
+        except ChildDied as died:
+            log_tail = self._process.log_tail(10) if self._process else ""
+            raise MachineError(f"QEMU ended while waiting for {what}: {died}\n{log_tail}") from None
 
     def resume(self) -> None:
         """Start the guest: from here on the firmware's clock runs."""

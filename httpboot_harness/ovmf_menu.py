@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from .console import KEY_BACKSPACE, KEY_DOWN, KEY_ENTER, KEY_ESC, KEY_UP, LINES, Console
-from .errors import HarnessTimeout
+from .errors import HarnessTimeout, MachineError
 from .waiting import Deadline
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,25 @@ class OvmfMenu:
             except ScreenUnreadable as exc:
                 log.info("%s; drawing the Boot Manager anew", exc)
                 self._reopen_boot_manager(deadline)
+
+    def open_boot_manager(self, deadline: Deadline) -> None:
+        """From power-on to the Boot Manager's page, drawn (where a warm start is saved)."""
+        self.enter_front_page(deadline)
+        self._open_boot_manager(deadline)
+        self._settle(deadline)
+
+    def wake(self, deadline: Deadline) -> None:
+        """Make a restored firmware draw its screen: a restored guest sits silent in its Boot
+        Manager, and the new terminal is blank. ESC takes it to the Front Page, which it draws
+        whole; a key a starved guest lost is sent again after quiet. No answer at all is the
+        harness's trouble (this firmware was at its menu when it was saved), so it is raised as
+        a MachineError, never as a timeout that could pass for a firmware that said nothing."""
+        while self.console.first_output is None:
+            self.console.check_alive()
+            if deadline.expired():
+                raise MachineError("the restored firmware drew nothing after ESC (warm start)")
+            self.console.send(KEY_ESC)
+            self.console.pump(min(KEY_PATIENCE * 2, deadline.remaining()))
 
     def _open_boot_manager(self, deadline: Deadline) -> None:
         self._enter(
