@@ -341,12 +341,13 @@ class _CaseRun:
         return self.rig.start_choice is not None and self.rig.start_choice.snapshot is not None
 
     def _start_details(self) -> dict[str, Any]:
-        """The report's ``start`` (warm or cold) and, when a warm start was asked for and not
-        given, ``start_reason``."""
+        """The report's ``start`` (warm or cold); when a warm start was asked for and not given,
+        ``start_reason``; when given, ``start_snapshot`` (the firmware key it was restored from)."""
         choice = self.rig.start_choice
         return {
             "start": "warm" if self._warm else "cold",
             "start_reason": choice.reason if choice is not None else None,
+            "start_snapshot": choice.snapshot.key if choice and choice.snapshot else None,
         }
 
     # -- the verdict -------------------------------------------------------------------------

@@ -163,6 +163,15 @@ class WarmStarts:
             return StartChoice(None, self._failed[key], waited)
         return StartChoice(self._made[key], None, waited)
 
+    def close(self) -> None:
+        """Remove every snapshot made (also done when the process exits)."""
+        with self._lock:
+            if self._folder is not None:
+                shutil.rmtree(self._folder, ignore_errors=True)
+            self._folder = None
+            self._made.clear()
+            self._failed.clear()
+
     def _snapshot_folder(self, key: str) -> Path:
         with self._lock:
             if self._folder is None:
