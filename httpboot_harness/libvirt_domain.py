@@ -111,5 +111,6 @@ def virt_install_command(spec: MachineSpec, tap: str, name: str = DEFAULT_NAME) 
     ]  # fmt: skip
     extra = _extra_qemu_args(spec)
     if extra:
-        command += ["--qemu-commandline", shlex.join(extra)]
+        # Glued to its flag: a value that starts with "-" would be read as an option.
+        command.append(f"--qemu-commandline={shlex.join(extra)}")
     return command

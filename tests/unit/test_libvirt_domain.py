@@ -64,10 +64,11 @@ def test_the_domain_is_the_same_machine_as_the_qemu_command() -> None:
 
 def test_virt_install_line_names_the_same_firmware_tap_and_rom() -> None:
     command = virt_install_command(_spec(), "hbhtap0")
-    options = dict(zip(command[1::2], command[2::2], strict=False))
+    options = dict(zip(command[1:-1:2], command[2:-1:2], strict=True))
     assert "nvram=/srv/lab/OVMF_VARS.fd" in options["--boot"]
     assert "loader=/usr/share/OVMF/OVMF_CODE_4M.fd,loader.readonly=yes" in options["--boot"]
     assert "target.dev=hbhtap0" in options["--network"]
     assert "rom.bar=off" in options["--network"]
     assert "managed=no" in command[command.index("--xml") + 1]
-    assert command[-1] == f"-fw_cfg name={CA[0]},file={CA[1]} {NO_PXE[0]} {NO_PXE[1]}"
+    extra = f"-fw_cfg name={CA[0]},file={CA[1]} {NO_PXE[0]} {NO_PXE[1]}"
+    assert command[-1] == f"--qemu-commandline={extra}"
