@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .cases import Case
-from .console import Console
+from .console import Console, MachineGone
 from .errors import HarnessError
 from .machine import Machine, MachineSpec
 from .netcapture import wait_for_link_local_dad
@@ -149,15 +149,21 @@ class WarmStarts:
         key = snapshot_key(spec)
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
-        with key_lock:
+        # Another case may be making this snapshot: wait for it, within this case's deadline.
+        if not key_lock.acquire(timeout=max(deadline.remaining(), 0.001)):
+            waited = time.monotonic() - started
+            return StartChoice(None, "the snapshot was not ready within the deadline", waited)
+        try:
             if key not in self._made and key not in self._failed:
                 try:
                     self._made[key] = save_at_boot_manager(
                         spec, self._snapshot_folder(key), key, deadline.sooner(SNAPSHOT_SECONDS)
                     )
-                except HarnessError as exc:
+                except (HarnessError, MachineGone) as exc:
                     log.warning("warm start: no snapshot for firmware %s: %s", key, exc)
                     self._failed[key] = f"the snapshot could not be made: {exc}"
+        finally:
+            key_lock.release()
         waited = time.monotonic() - started
         if key in self._failed:
             return StartChoice(None, self._failed[key], waited)

@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from httpboot_harness import warm_start
 from httpboot_harness.cases import Case, Preset, SecureBoot, case_by_id
 from httpboot_harness.config import Settings
-from httpboot_harness.errors import UsageError
+from httpboot_harness.errors import MachineError, UsageError
 from httpboot_harness.machine import MachineSpec
-from httpboot_harness.warm_start import cold_reason, snapshot_key, vars_edit_reason
+from httpboot_harness.waiting import Deadline
+from httpboot_harness.warm_start import (
+    Snapshot,
+    StartChoice,
+    WarmStarts,
+    cold_reason,
+    snapshot_key,
+    vars_edit_reason,
+)
 
 
 def _spec(tmp_path: Path, **changes: object) -> MachineSpec:
@@ -107,3 +116,49 @@ def test_warm_start_is_off_by_default_and_refuses_nonsense() -> None:
     assert Settings.merge(env={"HTTPBOOT_WARM_START": "1"}).warm_start is True
     with pytest.raises(UsageError, match="warm-start must be true or false"):
         Settings.merge(cli={"warm_start": "sometimes"})
+
+
+def _choose_twice(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, saver: object
+) -> list[StartChoice]:
+    calls: list[str] = []
+
+    def counted(spec: MachineSpec, folder: Path, key: str, deadline: Deadline) -> Snapshot:
+        calls.append(key)
+        return saver(key)  # type: ignore[operator,no-any-return]
+
+    monkeypatch.setattr(warm_start, "save_at_boot_manager", counted)
+    cache = WarmStarts()
+    spec = _spec(tmp_path)
+    template = tmp_path / "template.fd"
+    template.write_bytes(spec.vars_copy.read_bytes())
+    case = case_by_id("ipv4-http")
+    try:
+        choices = [cache.choose(case, spec, template, Deadline(10)) for _ in range(2)]
+    finally:
+        cache.close()
+    assert len(calls) == 1, "a snapshot is made (or tried) once per firmware key"
+    return choices
+
+
+def test_one_snapshot_serves_every_case_of_its_firmware(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    made = Snapshot("k", tmp_path / "state.bin", tmp_path / "vars.fd", 1.0)
+    choices = _choose_twice(monkeypatch, tmp_path, lambda _key: made)
+    assert [c.mode for c in choices] == ["warm", "warm"]
+    assert all(c.snapshot is made and c.reason is None for c in choices)
+
+
+def test_a_snapshot_that_cannot_be_made_sends_its_cases_cold_saying_why(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    def broken(_key: str) -> Snapshot:
+        raise MachineError("QEMU could not save the guest's state")
+
+    choices = _choose_twice(monkeypatch, tmp_path, broken)
+    assert [c.mode for c in choices] == ["cold", "cold"]
+    for choice in choices:
+        assert choice.reason == (
+            "the snapshot could not be made: QEMU could not save the guest's state"
+        )
