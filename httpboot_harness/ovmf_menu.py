@@ -193,9 +193,13 @@ class OvmfMenu:
     def _title(self) -> list[str]:
         return self.screen.text().splitlines()[:3]
 
-    def boot_from_boot_manager(self, entry: str, *, ipv6: bool, deadline: Deadline) -> None:
-        """Front Page -> Boot Manager -> ``entry``; an absent entry is confirmed by a redraw."""
-        self._open_boot_manager(deadline)
+    def boot_from_boot_manager(
+        self, entry: str, *, ipv6: bool, deadline: Deadline, opened: bool = False
+    ) -> None:
+        """Front Page -> Boot Manager -> ``entry``; an absent entry is confirmed by a redraw.
+        ``opened``: the Boot Manager is already on the screen (a warm start)."""
+        if not opened:
+            self._open_boot_manager(deadline)
         if ipv6:
             self._before_network_entry(deadline)
         while True:
@@ -212,18 +216,33 @@ class OvmfMenu:
         self._open_boot_manager(deadline)
         self._settle(deadline)
 
-    def wake(self, deadline: Deadline) -> None:
-        """Make a restored firmware draw its screen: a restored guest sits silent in its Boot
-        Manager, and the new terminal is blank. ESC takes it to the Front Page, which it draws
-        whole; a key a starved guest lost is sent again after quiet. No answer at all is the
-        harness's trouble (this firmware was at its menu when it was saved), so it is raised as
-        a MachineError, never as a timeout that could pass for a firmware that said nothing."""
+    def wake_in_boot_manager(self, saved_screen: bytes, deadline: Deadline) -> None:
+        """Take over a restored firmware sitting in its Boot Manager: the screen it drew before
+        the save is shown again (``saved_screen``, its transcript), and an arrow key, which the
+        firmware answers at once by redrawing the highlight, proves it runs and keeps that screen
+        in step. (ESC would do too, but the terminal driver holds a lone ESC for two seconds
+        waiting for the rest of an escape sequence.) A key a starved guest lost is sent again
+        after quiet; no answer at all is the harness's trouble (the firmware was at its menu
+        when it was saved): a MachineError, never a timeout that could pass for a firmware that
+        said nothing."""
+        self.console.restore_screen(saved_screen)
+        if not self.screen.rows_with(BOOT_MANAGER_BODY):
+            raise MachineError("the screen saved with the warm start is not the Boot Manager")
+        keys = (KEY_DOWN, KEY_UP)
+        presses = 0
         while self.console.first_output is None:
             self.console.check_alive()
             if deadline.expired():
-                raise MachineError("the restored firmware drew nothing after ESC (warm start)")
-            self.console.send(KEY_ESC)
-            self.console.pump(min(KEY_PATIENCE * 2, deadline.remaining()))
+                raise MachineError("the restored firmware did not answer a key (warm start)")
+            self.console.send(keys[presses % 2])
+            presses += 1
+            self.console.pump(min(KEY_PATIENCE, deadline.remaining()))
+        self._settle(deadline)
+        self.console.snapshot("the restored Boot Manager")
+
+    def leave_to_front_page(self, deadline: Deadline) -> None:
+        """From the page shown (a restored Boot Manager) to the Front Page, drawn anew."""
+        self._back_to_front_page(deadline)
 
     def _open_boot_manager(self, deadline: Deadline) -> None:
         self._enter(

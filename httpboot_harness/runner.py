@@ -233,10 +233,13 @@ class _CaseRun:
             before_network_entry=(lambda _d: None) if warm else self._wait_for_link_local_address,
         )
         try:
-            if warm:
-                menu.wake(deadline)
             self.progress(SPECS[Phase.BOOT_ENTRY].label)
-            self.case.source.reach_entry(self.case, menu, self.rig.locations, deadline)
+            snapshot = self.rig.start_choice.snapshot if self.rig.start_choice else None
+            if snapshot is not None:
+                menu.wake_in_boot_manager(snapshot.screen.read_bytes(), deadline)
+                self.case.source.reach_entry_restored(self.case, menu, self.rig.locations, deadline)
+            else:
+                self.case.source.reach_entry(self.case, menu, self.rig.locations, deadline)
             self.seen.reached_entry = True
             self.rig.timings[SPECS[Phase.BOOT_ENTRY].timing_key] = time.monotonic() - t0
             self._follow_boot(machine, console, deadline)

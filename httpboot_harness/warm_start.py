@@ -5,9 +5,10 @@ start them, of every ``-fw_cfg`` file, and the rest of QEMU's argv: memory, boar
 options), one machine is booted to the Boot Manager in a lab of its own, stopped, and saved with
 QEMU's migration to a file, once per process. A case then starts a new QEMU with the same argv
 in its own namespace (tap0 there too, so the netdev matches), a private copy of the vars file as
-it was at the save, and ``-incoming``: the guest resumes in its Boot Manager, and from there the
-case goes exactly the cold way (ESC to the Front Page, the Boot Manager, its entry) against its
-own servers, with the same proof required.
+it was at the save, and ``-incoming``: the guest resumes in its Boot Manager, the screen saved
+with it is shown again, and the case chooses its entry there as a cold case does once its Boot
+Manager is up (``UrlSource.reach_entry_restored``), against its own servers, with the same proof
+required.
 
 What must match between save and restore (verified with QEMU 7.2 under TCG, field notes "Warm
 start"): QEMU refuses another RAM size, flash size, device set or board, but silently accepts
@@ -68,6 +69,8 @@ class Snapshot:
     key: str
     state: Path
     vars_file: Path
+    screen: Path
+    """The console transcript up to the save: the screen a restored case starts from."""
     seconds: float
     """How long booting to the Boot Manager and saving took."""
 
@@ -221,4 +224,4 @@ def save_at_boot_manager(spec: MachineSpec, folder: Path, key: str, deadline: De
         machine.save_state(state, deadline)
     seconds = time.monotonic() - started
     log.info("warm start: firmware %s saved at its Boot Manager in %.1f s", key, seconds)
-    return Snapshot(key, state, vars_file, seconds)
+    return Snapshot(key, state, vars_file, folder / "console.raw", seconds)

@@ -144,7 +144,7 @@ def _choose_twice(
 def test_one_snapshot_serves_every_case_of_its_firmware(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    made = Snapshot("k", tmp_path / "state.bin", tmp_path / "vars.fd", 1.0)
+    made = Snapshot("k", tmp_path / "state.bin", tmp_path / "vars.fd", tmp_path / "raw", 1.0)
     choices = _choose_twice(monkeypatch, tmp_path, lambda _key: made)
     assert [c.mode for c in choices] == ["warm", "warm"]
     assert all(c.snapshot is made and c.reason is None for c in choices)
