@@ -219,12 +219,12 @@ class OvmfMenu:
     def wake_in_boot_manager(self, saved_screen: bytes, deadline: Deadline) -> None:
         """Take over a restored firmware sitting in its Boot Manager: the screen it drew before
         the save is shown again (``saved_screen``, its transcript), and an arrow key, which the
-        firmware answers at once by redrawing the highlight, proves it runs and keeps that screen
-        in step. (ESC would do too, but the terminal driver holds a lone ESC for two seconds
-        waiting for the rest of an escape sequence.) A key a starved guest lost is sent again
-        after quiet; no answer at all is the harness's trouble (the firmware was at its menu
-        when it was saved): a MachineError, never a timeout that could pass for a firmware that
-        said nothing."""
+        firmware answers by redrawing the highlight, proves it runs and keeps that screen in
+        step. (ESC would leave the page, and edk2's terminal driver holds a lone ESC up to two
+        seconds, waiting for the rest of an escape sequence.) A key a starved guest lost is
+        sent again after quiet; no answer at all is the harness's trouble (the firmware was at
+        its menu when it was saved): a MachineError, never a timeout that could pass for a
+        firmware that said nothing."""
         self.console.restore_screen(saved_screen)
         if not self.screen.rows_with(BOOT_MANAGER_BODY):
             raise MachineError("the screen saved with the warm start is not the Boot Manager")
