@@ -398,19 +398,32 @@ class Machine:
             return False
 
         self._wait(loaded, deadline, f"QEMU to load the saved state {path}")
-        if state.get("status") != "paused":
+        if state.get("status") not in ("paused", "prelaunch"):  # prelaunch: saved before cont
             raise MachineError(
                 f"QEMU loaded the saved state {path} but stands {state.get('status')!r}, not paused"
             )
 
     def _wait(self, condition: Callable[[], bool], deadline: Deadline, what: str) -> None:
+        """Poll ``condition`` (QMP queries); QEMU exiting meanwhile (QMP then only says it was
+        disconnected) is raised with QEMU's own last words, e.g. why it refused a state."""
         try:
             wait_until(
                 condition, deadline=deadline.sooner(60), what=what, still_alive=self.death_notice
             )
         except ChildDied as died:
-            log_tail = self._process.log_tail(10) if self._process else ""
-            raise MachineError(f"QEMU ended while waiting for {what}: {died}\n{log_tail}") from None
+            raise MachineError(self._ended_while(what, str(died))) from None
+        except QmpError as exc:
+            with contextlib.suppress(HarnessTimeout):  # a QEMU on its way out: let it finish
+                wait_until(lambda: self.death_notice() is not None, deadline=Deadline(3), what=what)
+            death = self.death_notice()
+            if death is None:
+                raise
+            raise MachineError(self._ended_while(what, death)) from exc
+
+    @staticmethod
+    def _ended_while(what: str, death: str) -> str:
+        """``death`` (the process's notice) carries QEMU's last log lines."""
+        return f"QEMU ended while waiting for {what}: {death}"
 
     def resume(self) -> None:
         """Start the guest: from here on the firmware's clock runs."""
