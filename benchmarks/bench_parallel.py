@@ -119,8 +119,14 @@ def main() -> int:
                 statistics.median(warm_cases) / statistics.median(cold_cases), 3
             ),
             "snapshot_seconds": [round(s, 1) for s in snapshots],
-            "matrix_jobs_1_seconds": {"cold": walls["1"], "warm": warm_walls["1"]},
-            "matrix_jobs_2_seconds": {"cold": walls["2"], "warm": warm_walls["2"]},
+            "matrix_jobs_1_seconds": {
+                "cold": _rounded(walls["1"]),
+                "warm": _rounded(warm_walls["1"]),
+            },
+            "matrix_jobs_2_seconds": {
+                "cold": _rounded(walls["2"]),
+                "warm": _rounded(warm_walls["2"]),
+            },
             "starts": starts,
             "misjudged": warm_wrong,
         },
@@ -131,6 +137,10 @@ def main() -> int:
     print_summary(document)
     print(f"written: {args.output}")
     return 0
+
+
+def _rounded(seconds: list[float]) -> list[float]:
+    return [round(s, 1) for s in seconds]
 
 
 def print_summary(document: dict[str, Any]) -> None:
