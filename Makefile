@@ -36,6 +36,7 @@ demo: setup
 
 bench: setup
 	$(BIN)/python benchmarks/bench_matrix.py --runs $(BENCH_RUNS) --output bench-results/bench.json $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bench_parallel.py --runs $(BENCH_RUNS) --output bench-results/parallel.json
 
 lint: setup
 	$(BIN)/ruff check .

@@ -165,6 +165,14 @@ class UrlSource(Part):
     def prepare_vars(self, vars_copy: Path, where: Locations) -> None:
         """Edit the private vars copy before power-on."""
 
+    def reach_entry_restored(
+        self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline
+    ) -> None:
+        """A warm start: the rest of :meth:`reach_entry` from the Boot Manager the machine was
+        saved in (``menu.wake_in_boot_manager`` has shown it)."""
+        menu.boot_from_boot_manager(self.entry_label(case), ipv6=case.family == "ipv6",
+                                    deadline=deadline, opened=True)  # fmt: skip
+
 
 @dataclass(frozen=True)
 class Dhcp(UrlSource):
@@ -272,6 +280,13 @@ class TypedUri(UrlSource):
                                   ipv6=case.family == "ipv6", deadline=deadline)  # fmt: skip
         menu.boot_from_boot_manager(self.description, ipv6=case.family == "ipv6",
                                     deadline=deadline)  # fmt: skip
+
+    def reach_entry_restored(
+        self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline
+    ) -> None:
+        """The form is reached from the Front Page: back there, then the cold way."""
+        menu.leave_to_front_page(deadline)
+        self.reach_entry(case, menu, where, deadline)
 
 
 @dataclass(frozen=True)

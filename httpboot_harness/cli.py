@@ -32,6 +32,7 @@ from .console import plain_text
 from .doctor import boot_can_run, format_checks, run_checks
 from .errors import HarnessError, UsageError
 from .network import Addressing
+from .parallel import jobs_here, parse_jobs
 from .preflight import check_inputs
 from .progress import LiveProgress
 from .report import format_table, write_report
@@ -79,7 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     matrix.add_argument(
         "select", nargs="*", help='case ids or marker expressions ("ipv6 and https"); default: all'
     )
-    matrix.add_argument("--jobs", type=int, default=1, help="cases to run at once (default 1)")
+    matrix.add_argument(
+        "--jobs",
+        type=parse_jobs,
+        default="auto",
+        help="cases to run at once, or auto: as many as this machine carries (under TCG two "
+        "per core, bounded by memory; default auto)",
+    )
     run = sub.add_parser("run", help="run one case with its console streamed live")
     run.add_argument("case", help="case id, e.g. ipv6-https")
     bisect = sub.add_parser("bisect-run", help="for git bisect run: 0 good, 1 bad, 125 skip")
@@ -252,8 +259,13 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
         for phase, proof in results[0].judgement.proven.items():
             print(f"  {phase:10} {proof}")
     else:
+        jobs = getattr(args, "jobs", 1)
         results = run_cases(
-            cases, settings, artifacts, jobs=getattr(args, "jobs", 1), durations=durations
+            cases,
+            settings,
+            artifacts,
+            jobs=jobs_here(settings) if jobs == "auto" else jobs,
+            durations=durations,
         )
         _raise_usage_problem(results, artifacts, temporary=settings.artifacts is None)
     rows = [r.to_report() for r in results]

@@ -50,6 +50,7 @@ class Settings:
     shard: Shard | None = None
     durations_from: Path | None = None
     html: Path | None = None
+    warm_start: bool = False
 
     def __post_init__(self) -> None:
         """A user's tree needs the file to boot and the line that proves success, both real."""
@@ -146,6 +147,17 @@ def _shard(_key: str, value: Any) -> Shard:
     return value if isinstance(value, Shard) else Shard.parse(str(value))
 
 
+def _boolean(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise UsageError(f"{key.replace('_', '-')} must be true or false (1/0, yes/no), not {value!r}")
+
+
 @dataclass(frozen=True)
 class Option:
     """One setting: its help, its choices and how a raw value (often a string) becomes it."""
@@ -157,6 +169,8 @@ class Option:
     """Given once per value on the command line (``--qemu-arg A --qemu-arg B``)."""
     flag_name: str | None = None
     """The option's name where it differs from the setting's (``qemu-arg`` for qemu_args)."""
+    switch: bool = False
+    """A flag without a value on the command line (``--warm-start``); true/false elsewhere."""
 
     def convert(self, key: str, value: Any) -> Any:
         if self.choices and value not in self.choices:
@@ -247,6 +261,13 @@ OPTIONS: dict[str, Option] = {
         "write the HTML report (table, phase timelines, failing cases' logs) to this path",
         convert_value=_absolute_path,
     ),
+    "warm_start": Option(
+        "start each case from a machine saved at its Boot Manager, once per distinct firmware, "
+        "instead of power-on (faster; the firmware's power-on path then runs once per firmware, "
+        "not per case; cases that change anything before the Boot Manager start cold)",
+        convert_value=_boolean,
+        switch=True,
+    ),
 }
 
 if set(OPTIONS) != {f.name for f in fields(Settings)}:  # pragma: no cover - a developer's slip
@@ -268,6 +289,8 @@ def add_arguments(parser: argparse.ArgumentParser, *, skip: tuple[str, ...] = ()
         extra: dict[str, Any] = {"choices": option.choices} if option.choices else {}
         if option.repeatable:
             extra.update(action="append", metavar="ARG")
+        if option.switch:
+            extra.update(action="store_const", const=True)
         parser.add_argument(f"--{option.flag(key)}", dest=key, help=option.help, **extra)
 
 

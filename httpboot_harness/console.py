@@ -326,6 +326,12 @@ class Console:
         position = bisect.bisect_left(self._arrivals, end, key=lambda item: item[0])
         return self._arrivals[position][1] if position < len(self._arrivals) else None
 
+    def restore_screen(self, transcript: bytes) -> None:
+        """Show what a terminal that stayed connected would show: the screen of a restored
+        machine, rebuilt from the transcript saved with it. Fed to the screen only: it is not
+        this run's output (no arrival, no plain text, no ``first_output``)."""
+        self.screen.feed(TerminalDecoder().decode(transcript))
+
     def snapshot(self, label: str) -> None:
         """Keep the screen as a person saw it when the harness acted (for screens.txt)."""
         self.snapshots.append((time.monotonic(), label, self.screen.text()))

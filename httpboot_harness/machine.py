@@ -322,9 +322,13 @@ class Machine:
         """``hbh-<owner pid>-sock-...``: a sweep removes it when a killed run left it."""
         return Path(tempfile.mkdtemp(prefix=f"hbh-{os.getpid()}-sock-"))
 
-    def launch(self, deadline: Deadline) -> None:
+    def launch(self, deadline: Deadline, *, incoming: Path | None = None) -> None:
+        """Start QEMU paused and connect QMP; ``incoming``: a state saved by :meth:`save_state`
+        is loaded first (a warm start), and the guest stays paused until :meth:`resume`."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [*self.spec.argv(), "-S"]
+        if incoming is not None:
+            argv += ["-incoming", "defer"]
         (self.workdir / "qemu-argv.json").write_text(json.dumps(argv, indent=1) + "\n")
         command = ["ip", "netns", "exec", self.netns, *argv]
         (self.workdir / "qemu-command.txt").write_text(shlex.join(command) + "\n")
@@ -348,6 +352,80 @@ class Machine:
             qmp.close()
             raise
         self._qmp = qmp
+        if incoming is not None:
+            self._load_state(incoming, deadline)
+
+    def save_state(self, path: Path, deadline: Deadline) -> None:
+        """Stop the guest and write its whole state (RAM, devices, the flash contents) to
+        ``path`` through QEMU's migration; QEMU stays up, paused.
+
+        The guest is stopped first, so the saved state is its state at the stop and the vars
+        file on disk matches the flash contents in the stream (QEMU drains its writes on stop).
+        """
+        qmp = self._require_qmp()
+        qmp.execute("stop")
+        qmp.execute("migrate", uri=f"exec:cat > {shlex.quote(str(path))}")
+        status: dict[str, Any] = {}
+
+        def finished() -> bool:
+            status.update(qmp.execute("query-migrate"))
+            return status.get("status") in ("completed", "failed", "cancelled")
+
+        self._wait(finished, deadline, "QEMU to save the guest's state")
+        if status.get("status") != "completed":
+            raise MachineError(
+                f"QEMU could not save the guest's state to {path}: "
+                f"{status.get('status')} {status.get('error-desc', '')}".rstrip()
+            )
+
+    def _load_state(self, path: Path, deadline: Deadline) -> None:
+        """Load a saved state into this (``-incoming defer``) QEMU; the guest stays paused.
+
+        ``cont`` sent while QEMU is still loading would only be remembered, and then undone by
+        the paused state the stream carries: so the wait is for the run state to leave
+        ``inmigrate``. QEMU refuses a state of another machine (RAM size, devices, flash size)
+        with a message and exits: a MachineError with its log, never a firmware verdict.
+        """
+        qmp = self._require_qmp()
+        qmp.execute("migrate-incoming", uri=f"exec:cat {shlex.quote(str(path))}")
+        state: dict[str, Any] = {}
+
+        def loaded() -> bool:
+            state.update(qmp.execute("query-status"))
+            if state.get("status") != "inmigrate":
+                return True
+            migration = qmp.execute("query-migrate")
+            if migration.get("status") == "failed":
+                raise MachineError(f"QEMU could not load the saved state {path}")
+            return False
+
+        self._wait(loaded, deadline, f"QEMU to load the saved state {path}")
+        if state.get("status") not in ("paused", "prelaunch"):  # prelaunch: saved before cont
+            raise MachineError(
+                f"QEMU loaded the saved state {path} but stands {state.get('status')!r}, not paused"
+            )
+
+    def _wait(self, condition: Callable[[], bool], deadline: Deadline, what: str) -> None:
+        """Poll ``condition`` (QMP queries); QEMU exiting meanwhile (QMP then only says it was
+        disconnected) is raised with QEMU's own last words, e.g. why it refused a state."""
+        try:
+            wait_until(
+                condition, deadline=deadline.sooner(60), what=what, still_alive=self.death_notice
+            )
+        except ChildDied as died:
+            raise MachineError(self._ended_while(what, str(died))) from None
+        except QmpError as exc:
+            with contextlib.suppress(HarnessTimeout):  # a QEMU on its way out: let it finish
+                wait_until(lambda: self.death_notice() is not None, deadline=Deadline(3), what=what)
+            death = self.death_notice()
+            if death is None:
+                raise
+            raise MachineError(self._ended_while(what, death)) from exc
+
+    @staticmethod
+    def _ended_while(what: str, death: str) -> str:
+        """``death`` (the process's notice) carries QEMU's last log lines."""
+        return f"QEMU ended while waiting for {what}: {death}"
 
     def resume(self) -> None:
         """Start the guest: from here on the firmware's clock runs."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 
 from .console import KEY_BACKSPACE, KEY_DOWN, KEY_ENTER, KEY_ESC, KEY_UP, LINES, Console
-from .errors import HarnessTimeout
+from .errors import HarnessTimeout, MachineError
 from .waiting import Deadline
 
 log = logging.getLogger(__name__)
@@ -193,9 +193,13 @@ class OvmfMenu:
     def _title(self) -> list[str]:
         return self.screen.text().splitlines()[:3]
 
-    def boot_from_boot_manager(self, entry: str, *, ipv6: bool, deadline: Deadline) -> None:
-        """Front Page -> Boot Manager -> ``entry``; an absent entry is confirmed by a redraw."""
-        self._open_boot_manager(deadline)
+    def boot_from_boot_manager(
+        self, entry: str, *, ipv6: bool, deadline: Deadline, opened: bool = False
+    ) -> None:
+        """Front Page -> Boot Manager -> ``entry``; an absent entry is confirmed by a redraw.
+        ``opened``: the Boot Manager is already on the screen (a warm start)."""
+        if not opened:
+            self._open_boot_manager(deadline)
         if ipv6:
             self._before_network_entry(deadline)
         while True:
@@ -205,6 +209,40 @@ class OvmfMenu:
             except ScreenUnreadable as exc:
                 log.info("%s; drawing the Boot Manager anew", exc)
                 self._reopen_boot_manager(deadline)
+
+    def open_boot_manager(self, deadline: Deadline) -> None:
+        """From power-on to the Boot Manager's page, drawn (where a warm start is saved)."""
+        self.enter_front_page(deadline)
+        self._open_boot_manager(deadline)
+        self._settle(deadline)
+
+    def wake_in_boot_manager(self, saved_screen: bytes, deadline: Deadline) -> None:
+        """Take over a restored firmware sitting in its Boot Manager: the screen it drew before
+        the save is shown again (``saved_screen``, its transcript), and an arrow key, which the
+        firmware answers by redrawing the highlight, proves it runs and keeps that screen in
+        step. (ESC would leave the page, and edk2's terminal driver holds a lone ESC up to two
+        seconds, waiting for the rest of an escape sequence.) A key a starved guest lost is
+        sent again after quiet; no answer at all is the harness's trouble (the firmware was at
+        its menu when it was saved): a MachineError, never a timeout that could pass for a
+        firmware that said nothing."""
+        self.console.restore_screen(saved_screen)
+        if not self.screen.rows_with(BOOT_MANAGER_BODY):
+            raise MachineError("the screen saved with the warm start is not the Boot Manager")
+        keys = (KEY_DOWN, KEY_UP)
+        presses = 0
+        while self.console.first_output is None:
+            self.console.check_alive()
+            if deadline.expired():
+                raise MachineError("the restored firmware did not answer a key (warm start)")
+            self.console.send(keys[presses % 2])
+            presses += 1
+            self.console.pump(min(KEY_PATIENCE, deadline.remaining()))
+        self._settle(deadline)
+        self.console.snapshot("the restored Boot Manager")
+
+    def leave_to_front_page(self, deadline: Deadline) -> None:
+        """From the page shown (a restored Boot Manager) to the Front Page, drawn anew."""
+        self._back_to_front_page(deadline)
 
     def _open_boot_manager(self, deadline: Deadline) -> None:
         self._enter(

@@ -42,6 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         extra: dict[str, Any] = {"choices": option.choices} if option.choices else {}
         if option.repeatable:
             extra["action"] = "append"
+        if option.switch:
+            extra.update(action="store_const", const=True)
         group.addoption(option_flag(key), dest=_dest(key), default=None, help=option.help, **extra)
         parser.addini(_dest(key), option.help, default=None)
     help_skip = (
@@ -152,6 +154,14 @@ def httpboot_run(
         return result
 
     return run
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``pytest -n auto``: as many workers as ``matrix --jobs auto`` runs cases (parallel.py)."""
+    from .parallel import jobs_here
+
+    return jobs_here(_settings_from(config))
 
 
 def _skip_missing(config: pytest.Config) -> bool:

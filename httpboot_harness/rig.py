@@ -14,6 +14,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from .accel import resolve_accel
 from .arch import qemu_for
@@ -33,6 +34,9 @@ from .sweep import sweep
 from .tls import TlsMaterial, make_tls_material
 from .tls_conditions import condition_material
 from .waiting import Deadline
+
+if TYPE_CHECKING:
+    from .warm_start import StartChoice
 
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
 
@@ -62,6 +66,8 @@ class Rig:
         self.services: dict[str, ManagedProcess] = {}
         self.machine: Machine | None = None
         self.timings: dict[str, float] = {}
+        self.start_choice: StartChoice | None = None
+        """How the machine started under --warm-start (None: not asked, a cold start)."""
         self._stack = ExitStack()
 
     def __enter__(self) -> Rig:
@@ -129,14 +135,13 @@ class Rig:
         vars_copy = self.firmware.copy_vars(folder / "OVMF_VARS.fd")
         self.case.source.prepare_vars(vars_copy, where)
         self.case.firmware.prepare_vars(vars_copy, trusted)
-        machine = Machine(
-            self._machine_spec(self.firmware.code, vars_copy),
-            netns=lab.name, tag=lab.name, workdir=folder,
-        )  # fmt: skip
+        spec = self._machine_spec(self.firmware.code, vars_copy)
+        incoming = self._warm_state(spec, vars_copy, deadline)
+        machine = Machine(spec, netns=lab.name, tag=lab.name, workdir=folder)
         self._stack.callback(machine.stop)
         self.machine = machine
         try:
-            machine.launch(deadline)
+            machine.launch(deadline, incoming=incoming)
         except MachineError as exc:
             # QEMU refusing one of the user's --qemu-arg is bad input, not the harness's trouble.
             try:
@@ -148,6 +153,23 @@ class Rig:
                 raise
             raise rejected from exc
         return machine
+
+    def _warm_state(self, spec: MachineSpec, vars_copy: Path, deadline: Deadline) -> Path | None:
+        """With --warm-start: the saved state to start from (the vars copy then replaced by
+        the one saved with it), or None for a cold start; the choice is kept for the report."""
+        if not self.settings.warm_start:
+            return None
+        from .warm_start import WARM_STARTS
+
+        assert self.firmware is not None
+        self.start_choice = WARM_STARTS.choose(
+            self.case, spec, self.firmware.vars_template, deadline
+        )
+        self.timings["warm_snapshot"] = self.start_choice.waited
+        if self.start_choice.snapshot is None:
+            return None
+        shutil.copyfile(self.start_choice.snapshot.vars_file, vars_copy)
+        return self.start_choice.snapshot.state
 
     def _start_servers(self, netns: str, deadline: Deadline) -> None:
         base = ServerPlan(

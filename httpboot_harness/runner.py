@@ -193,6 +193,7 @@ class _CaseRun:
         result.timings = self.rig.timings
         result.console_tail = self._console_tail()
         result.log_tails = self.rig.log_tails()
+        result.details.update(self._start_details())
         return result
 
     def execute(self) -> CaseResult:
@@ -202,6 +203,10 @@ class _CaseRun:
         with self.rig:
             self.progress("lab")
             machine = self.rig.start(deadline)
+            if (choice := self.rig.start_choice) is not None:
+                self.progress(
+                    f"{choice.mode} start" + (f" ({choice.reason})" if choice.reason else "")
+                )
             console = Console(
                 machine.spec.serial_socket, self.files.console_raw, machine.death_notice,
                 sink=self.console_sink,
@@ -226,14 +231,21 @@ class _CaseRun:
         """Reach the boot entry the case's way, then follow the boot until it ends; note who
         ended it."""
         t0 = machine.started_monotonic or time.monotonic()
+        warm = self._warm
         menu = OvmfMenu(
             console,
             keep_screen=lambda step: self.files.keep_screen(console, step),
-            before_network_entry=self._wait_for_link_local_address,
+            # Restored: the detection ended before the save (warm_start waits it out).
+            before_network_entry=(lambda _d: None) if warm else self._wait_for_link_local_address,
         )
         try:
             self.progress(SPECS[Phase.BOOT_ENTRY].label)
-            self.case.source.reach_entry(self.case, menu, self.rig.locations, deadline)
+            snapshot = self.rig.start_choice.snapshot if self.rig.start_choice else None
+            if snapshot is not None:
+                menu.wake_in_boot_manager(snapshot.screen.read_bytes(), deadline)
+                self.case.source.reach_entry_restored(self.case, menu, self.rig.locations, deadline)
+            else:
+                self.case.source.reach_entry(self.case, menu, self.rig.locations, deadline)
             self.seen.reached_entry = True
             self.rig.timings[SPECS[Phase.BOOT_ENTRY].timing_key] = time.monotonic() - t0
             self._follow_boot(machine, console, deadline)
@@ -333,6 +345,20 @@ class _CaseRun:
                 "%s: no duplicate address detection seen; choosing the entry anyway", self.case.id
             )
 
+    @property
+    def _warm(self) -> bool:
+        return self.rig.start_choice is not None and self.rig.start_choice.snapshot is not None
+
+    def _start_details(self) -> dict[str, Any]:
+        """The report's ``start`` (warm or cold); when a warm start was asked for and not given,
+        ``start_reason``; when given, ``start_snapshot`` (the firmware key it was restored from)."""
+        choice = self.rig.start_choice
+        return {
+            "start": "warm" if self._warm else "cold",
+            "start_reason": choice.reason if choice is not None else None,
+            "start_snapshot": choice.snapshot.key if choice and choice.snapshot else None,
+        }
+
     # -- the verdict -------------------------------------------------------------------------
     def _proof_line(self) -> str:
         assert self.rig.image is not None
@@ -357,7 +383,7 @@ class _CaseRun:
                      "firmware": str(self.rig.firmware.code if self.rig.firmware else ""),
                      "boot_url": where.boot_url, "nonce": image.nonce,
                      "image_path": where.image_path, "image_size": image.size,
-                     "servers": sorted(self.rig.services)},
+                     "servers": sorted(self.rig.services), **self._start_details()},
         )  # fmt: skip
 
     def _date_phases(self, machine: Machine, console: Console) -> None:

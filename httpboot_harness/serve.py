@@ -21,6 +21,7 @@ from .cases import Scheme
 from .config import Settings
 from .errors import ServiceError, UsageError
 from .firmware import find_firmware
+from .libvirt_domain import domain_xml, virt_install_command
 from .machine import MachineSpec
 from .network import TAP, Addressing, Lab, new_tag
 from .payload import build_proof_image
@@ -122,6 +123,7 @@ def serve(
             command=command,
             workdir=workdir,
         )
+        _announce_libvirt(out, spec, interface or TAP, workdir, in_namespace=netns is not None)
         logs = {
             label: path
             for service in plan.services()
@@ -152,6 +154,24 @@ def _announce(
         f"QEMU: {shlex.join(command)}\n"
         "Ctrl-C stops the servers.\n"
     )
+    out.flush()
+
+
+def _announce_libvirt(
+    out: TextIO, spec: MachineSpec, tap: str, workdir: Path, *, in_namespace: bool
+) -> None:
+    """The same client for libvirt: its domain XML (also written to ``domain.xml``) and a
+    virt-install line. libvirt's QEMU runs in the host namespace, so it needs a host tap."""
+    xml = domain_xml(spec, tap)
+    (workdir / "domain.xml").write_text(xml)
+    out.write(f"libvirt domain ({workdir / 'domain.xml'}; virsh define it, then virsh start):\n")
+    out.write(xml)
+    out.write(f"virt-install: {shlex.join(virt_install_command(spec, tap))}\n")
+    if in_namespace:
+        out.write(
+            f"(libvirt cannot reach {tap} inside the lab's namespace: for a libvirt domain, make "
+            "a tap in the host namespace and serve on it with --interface; see the README)\n"
+        )
     out.flush()
 
 
