@@ -24,6 +24,7 @@ Accel = Literal["auto", "kvm", "tcg"]
 HttpServer = Literal["lighttpd", "apache2"]
 DhcpServer = Literal["dnsmasq", "isc"]
 Profile = Literal["tuned", "seed"]
+LabMode = Literal["auto", "root", "rootless"]
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Settings:
     boot_tree: Path | None = None
     boot_path: str | None = None
     expect: str | None = None
+    lab_mode: LabMode = "auto"
 
     def __post_init__(self) -> None:
         """A user's tree needs the file to boot and the line that proves success, both real."""
@@ -214,6 +216,11 @@ OPTIONS: dict[str, Option] = {
     "expect": Option(
         "regular expression for the console line that proves success (with boot-tree)",
         convert_value=_regex,
+    ),
+    "lab_mode": Option(
+        "how the lab is made: root (named namespaces, needs root), rootless (a user namespace, "
+        "no sudo; needs /dev/net/tun open to users) or auto: root when run as root (default)",
+        choices=("auto", "root", "rootless"),
     ),
 }
 

@@ -34,6 +34,7 @@ from qemu.qmp.protocol import ConnectError
 from .errors import HarnessTimeout, InfrastructureError, MachineError, QmpError
 from .network import TAP
 from .process import ManagedProcess, describe_status
+from .userns import enter_prefix
 from .waiting import ChildDied, Deadline, wait_until
 
 log = logging.getLogger(__name__)
@@ -324,7 +325,7 @@ class Machine:
         self.workdir.mkdir(parents=True, exist_ok=True)
         argv = [*self.spec.argv(), "-S"]
         (self.workdir / "qemu-argv.json").write_text(json.dumps(argv, indent=1) + "\n")
-        command = ["ip", "netns", "exec", self.netns, *argv]
+        command = [*enter_prefix(self.netns), *argv]
         (self.workdir / "qemu-command.txt").write_text(shlex.join(command) + "\n")
         self._process = ManagedProcess(
             "qemu", argv, log_path=self.workdir / "qemu.log", netns=self.netns, tag=self.tag

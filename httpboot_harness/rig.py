@@ -29,6 +29,7 @@ from .process import ManagedProcess, sweep_orphans
 from .server import ServerPlan, start_servers
 from .services.tcpdump import CAPTURE_FILE, Tcpdump
 from .tls import TlsMaterial, make_tls_material
+from .userns import choose_mode
 from .waiting import Deadline
 
 CACERTS_FW_CFG = "etc/edk2/https/cacerts"
@@ -104,7 +105,9 @@ class Rig:
         sweep_once()
         folder = self.files.folder
         lab_started = time.monotonic()
-        lab = self._stack.enter_context(Lab(new_tag(), self.addressing))
+        lab = self._stack.enter_context(
+            Lab(new_tag(), self.addressing, mode=choose_mode(self.settings.lab_mode)[0])
+        )
         where = self.locations
         arch = self.case.arch_spec
         image = build_proof_image(
