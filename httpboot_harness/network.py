@@ -57,6 +57,7 @@ def new_tag() -> str:
     return f"{NAMESPACE_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
 
 
+TUN_DEVICE = "/dev/net/tun"
 ROOTLESS_FIX = "sudo chmod 0666 /dev/net/tun (Debian's udev default), or run as root"
 
 
@@ -131,6 +132,11 @@ class Lab:
 
     def _hold(self, seconds: float = 10.0) -> None:
         """Start the holder of a rootless lab and wait until it is inside its namespaces."""
+        if not os.access(TUN_DEVICE, os.R_OK | os.W_OK):
+            raise PrerequisiteError(
+                f"{TUN_DEVICE} is not open to this user, so a rootless lab cannot make its tap",
+                ROOTLESS_FIX,
+            )
         env = dict(os.environ)
         env[TAG_VARIABLE] = self.name
         try:
