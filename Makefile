@@ -7,8 +7,10 @@ PYTEST_ARGS ?=
 BENCH_RUNS ?= 3
 BENCH_ARGS ?=
 MUTATE_JOBS ?= $(shell nproc)
+ROOTLESS_USER ?= httpboot-ci
+ROOTLESS_ARGS ?= tests/e2e/test_boot_matrix.py -m core -n 2
 
-.PHONY: setup system-packages test unit e2e demo bench lint mutate clean
+.PHONY: setup system-packages test unit e2e demo bench lint mutate clean rootless-setup test-rootless
 
 setup: system-packages $(STAMP)
 	@$(BIN)/python -m httpboot_harness.arch
@@ -22,8 +24,16 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -c 'import httpboot_harness, pyte, pyroute2, qemu.qmp, virt.firmware, dpkt'
 	@touch $@
 
-test: setup
+test: setup rootless-setup
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Rootless labs (as root): an unprivileged user, /dev/net/tun at Debian's 0666, a Python it can
+# run; then the default matrix as that user, each lab in a user namespace it owns.
+rootless-setup: setup
+	@tools/rootless-setup $(ROOTLESS_USER) >/dev/null
+
+test-rootless: setup
+	ROOTLESS_USER=$(ROOTLESS_USER) tools/rootless-test $(ROOTLESS_ARGS) $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
