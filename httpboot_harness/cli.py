@@ -243,8 +243,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK if boot_can_run(checks) else EXIT_FIRMWARE_FAILED
     if args.command != "packcert" and os.geteuid() != 0 and settings.lab_mode == "root":
         print(
-            "httpboot-harness: must run as root (network namespaces, tap devices); "
-            "fix: sudo httpboot-harness ...",
+            "httpboot-harness: lab-mode root needs root (named namespaces, tap devices); "
+            "fix: sudo httpboot-harness ..., or --lab-mode rootless",
             file=sys.stderr,
         )
         return EXIT_CANNOT_JUDGE

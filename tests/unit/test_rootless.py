@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from httpboot_harness import userns
+from httpboot_harness import cli, userns
 from httpboot_harness.config import Settings
 from httpboot_harness.doctor import tun_check, user_namespaces_check
 from httpboot_harness.errors import UsageError
@@ -97,3 +97,14 @@ def test_doctor_gives_the_tun_fix_only_to_a_user_who_cannot_open_it(
     assert not check.ok
     assert "mode 0600" in check.detail
     assert check.fix == f"sudo chmod 0666 {device} (Debian's udev default)"
+
+
+def test_root_mode_asked_for_by_a_user_is_125_with_both_fixes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert cli.main(["run", "ipv4-http", "--lab-mode", "root"]) == 125
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert "sudo httpboot-harness" in err
+    assert "--lab-mode rootless" in err
