@@ -11,6 +11,7 @@ import json
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -85,7 +86,9 @@ def test_a_rootless_boot_runs_nothing_as_root_and_leaves_nothing(user_folder: Pa
     argv = [*command, "run", "ipv4-http", "--lab-mode", "rootless", "--artifacts", str(artifacts)]
     output = user_folder / "harness.out"
     with output.open("wb") as out:
-        harness = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
+        harness = subprocess.Popen(
+            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         deadline = Deadline(300)
         qemu = _qemu_of(artifacts)
@@ -97,16 +100,16 @@ def test_a_rootless_boot_runs_nothing_as_root_and_leaves_nothing(user_folder: Pa
         lab_user = os.readlink(f"/proc/{qemu.pid}/ns/user")
         members = [psutil.Process(pid) for pid in namespace_members(lab_net)]
         seen = {p.name(): p.uids().real for p in members}
-        assert lab_user != os.readlink("/proc/1/ns/user"), "QEMU is in the host's user namespace"
+        assert lab_user != os.readlink("/proc/self/ns/user"), "QEMU is in the host's user ns"
         assert os.stat(f"/proc/{qemu.pid}/ns/net").st_ino not in _named_namespaces()
         assert {"qemu-system-x86_64", "dnsmasq", "lighttpd", "tcpdump"} <= set(seen), seen
         assert set(seen.values()) == {uid}, f"not all run as uid {uid}: {seen}"
         assert uid != 0
         harness.wait(timeout=deadline.remaining())
     finally:
-        if harness.poll() is None:
-            harness.kill()
-            harness.wait()
+        if harness.poll() is None:  # SIGTERM reaches the harness behind runuser: it tears down
+            os.killpg(harness.pid, signal.SIGTERM)
+            harness.wait(timeout=120)
     assert harness.returncode == 0, output.read_text()
     verdict = json.loads((artifacts / "ipv4-http" / "verdict.json").read_text())
     assert verdict["verdict"] == "booted", verdict
