@@ -33,7 +33,8 @@ SETUP_FIX = "fix: sudo make rootless-setup (creates the user, sets /dev/net/tun 
 
 def _runs_as_user(python: str) -> bool:
     probe = ["runuser", "-u", USER, "--", python, "-c", "import httpboot_harness"]
-    return subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0
+    done = subprocess.run(probe, capture_output=True, timeout=60, check=False, cwd="/")
+    return done.returncode == 0
 
 
 def _harness_as_user(folder: Path) -> tuple[list[str], int]:
@@ -45,8 +46,10 @@ def _harness_as_user(folder: Path) -> tuple[list[str], int]:
     except KeyError:
         pytest.fail(f"no user {USER} for the rootless run; {SETUP_FIX}")
     os.chown(folder, uid, -1)
-    for python in (sys.executable, str(REPO / ".venv-rootless" / "bin" / "python")):
-        if _runs_as_user(python):
+    copy = Path(os.environ.get("ROOTLESS_CHECKOUT", "/var/tmp/httpboot-rootless-checkout"))
+    for venv in (Path(sys.prefix), REPO / ".venv-rootless", copy / ".venv-rootless"):
+        python = str(venv / "bin" / "python")
+        if Path(python).exists() and _runs_as_user(python):
             env = ["env", f"TMPDIR={folder}", f"HOME={folder}", "PYTHONDONTWRITEBYTECODE=1"]
             return ["runuser", "-u", USER, "--", *env, python, "-m", "httpboot_harness"], uid
     pytest.fail(f"{USER} cannot run this checkout's Python; {SETUP_FIX}")
@@ -87,7 +90,7 @@ def test_a_rootless_boot_runs_nothing_as_root_and_leaves_nothing(user_folder: Pa
     output = user_folder / "harness.out"
     with output.open("wb") as out:
         harness = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=user_folder
         )
     try:
         deadline = Deadline(300)
