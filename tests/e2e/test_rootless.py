@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import subprocess
@@ -140,3 +141,20 @@ def test_a_rootless_lab_gives_programs_its_capabilities_and_not_root() -> None:
         assert os.stat(f"/proc/{holder.pid}/ns/net").st_ino not in _named_namespaces()
     assert not psutil.pid_exists(holder.pid) or psutil.Process(holder.pid).status() == "zombie"
     assert namespace_members(lab_net) == []
+
+
+def test_doctor_says_rootless_and_checks_what_it_needs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "httpboot_harness", "doctor", "--lab-mode", "rootless"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = {
+        "lab mode": "rootless: asked for",
+        "/dev/net/tun": "open to this user",
+        "user namespaces": "user.max_user_namespaces = ",
+        "network namespaces": "created a namespace with tap0 in a user namespace",
+    }
+    for name, detail in expected.items():
+        row = re.compile(rf"^ok\s+{re.escape(name)}\s+{re.escape(detail)}", re.MULTILINE)
+        assert row.search(done.stdout), (name, done.stdout)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from httpboot_harness import cli, userns
+from httpboot_harness import cli, network, userns
 from httpboot_harness.config import Settings
 from httpboot_harness.doctor import tun_check, user_namespaces_check
-from httpboot_harness.errors import UsageError
+from httpboot_harness.errors import PrerequisiteError, UsageError
 
 
 @pytest.mark.parametrize(
@@ -108,3 +108,19 @@ def test_root_mode_asked_for_by_a_user_is_125_with_both_fixes(
     assert err.count("\n") == 1
     assert "sudo httpboot-harness" in err
     assert "--lab-mode rootless" in err
+
+
+def test_a_refused_user_namespace_is_a_prerequisite_with_its_fix(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    refuse = ["sh", "-c", "echo 'unshare: unshare failed: Operation not permitted' >&2; exit 1"]
+    monkeypatch.setattr(userns, "holder_argv", lambda: refuse)  # a kernel that refuses
+    monkeypatch.setattr(os, "access", lambda *_args: True)
+    lab = network.Lab(network.new_tag(), mode="rootless")
+    with pytest.raises(PrerequisiteError) as refused:
+        lab.create()
+    assert "unshare exited with code 1: unshare: unshare failed: Operation not permitted" in str(
+        refused.value
+    )
+    assert "user.max_user_namespaces" in refused.value.fix
+    assert userns.enter_prefix(lab.name)[:3] == ["ip", "netns", "exec"]  # never registered
