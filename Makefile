@@ -4,11 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+TEST_JOBS ?= 2
 BENCH_RUNS ?= 3
 BENCH_ARGS ?=
 MUTATE_JOBS ?= $(shell nproc)
+ROOTLESS_USER ?= httpboot-ci
+ROOTLESS_ARGS ?= tests/e2e/test_boot_matrix.py -m core -n 2
 
-.PHONY: setup system-packages test unit e2e demo bench lint mutate clean
+.PHONY: setup system-packages test unit e2e demo bench lint mutate clean rootless-setup test-rootless
 
 setup: system-packages $(STAMP)
 	@$(BIN)/python -m httpboot_harness.arch
@@ -22,8 +25,23 @@ $(STAMP): pyproject.toml
 	@$(BIN)/python -c 'import httpboot_harness, pyte, pyroute2, qemu.qmp, virt.firmware, dpkt'
 	@touch $@
 
-test: setup
-	$(BIN)/pytest $(PYTEST_ARGS)
+# The suite two tests at a time (each boot is mostly one busy core under TCG), then the tests
+# that need the machine's harness runs to themselves, then (as root) the default matrix as an
+# unprivileged user; a user who is not root ran everything rootless already. Exit 5
+# (this selection holds no test of that part) is not a failure.
+test: setup rootless-setup
+	$(BIN)/pytest -n $(TEST_JOBS) -m "not exclusive" $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	$(BIN)/pytest -p no:xdist -m exclusive $(PYTEST_ARGS) || [ $$? -eq 5 ]
+	@if [ "$$(id -u)" -eq 0 ]; then ROOTLESS_USER=$(ROOTLESS_USER) tools/rootless-test $(ROOTLESS_ARGS); fi
+
+# Rootless labs (as root): an unprivileged user, /dev/net/tun at Debian's 0666, a Python it can
+# run; then the default matrix as that user, each lab in a user namespace it owns. A user who is
+# not root is the unprivileged user already: rootless-setup leaves the machine alone then.
+rootless-setup: setup
+	@if [ "$$(id -u)" -eq 0 ]; then tools/rootless-setup $(ROOTLESS_USER) >/dev/null; fi
+
+test-rootless: setup
+	ROOTLESS_USER=$(ROOTLESS_USER) tools/rootless-test $(ROOTLESS_ARGS) $(PYTEST_ARGS)
 
 unit: setup
 	$(BIN)/pytest tests/unit $(PYTEST_ARGS)

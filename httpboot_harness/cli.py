@@ -348,10 +348,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         except OSError as exc:  # an output path that cannot be written
             print(f"httpboot-harness: cannot write {exc.filename}: {exc.strerror}", file=sys.stderr)
             return EXIT_USAGE
-    if args.command != "packcert" and os.geteuid() != 0:
+    if args.command != "packcert" and os.geteuid() != 0 and settings.lab_mode == "root":
         print(
-            "httpboot-harness: must run as root (network namespaces, tap devices); "
-            "fix: sudo httpboot-harness ...",
+            "httpboot-harness: lab-mode root needs root (named namespaces, tap devices); "
+            "fix: sudo httpboot-harness ..., or --lab-mode rootless",
             file=sys.stderr,
         )
         return EXIT_CANNOT_JUDGE

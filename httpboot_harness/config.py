@@ -25,6 +25,7 @@ Accel = Literal["auto", "kvm", "tcg"]
 HttpServer = Literal["lighttpd", "apache2"]
 DhcpServer = Literal["dnsmasq", "isc"]
 Profile = Literal["tuned", "seed"]
+LabMode = Literal["auto", "root", "rootless"]
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,7 @@ class Settings:
     durations_from: Path | None = None
     html: Path | None = None
     warm_start: bool = False
+    lab_mode: LabMode = "auto"
 
     def __post_init__(self) -> None:
         """A user's tree needs the file to boot and the line that proves success, both real."""
@@ -267,6 +269,11 @@ OPTIONS: dict[str, Option] = {
         "not per case; cases that change anything before the Boot Manager start cold)",
         convert_value=_boolean,
         switch=True,
+    ),
+    "lab_mode": Option(
+        "how the lab is made: root (named namespaces, needs root), rootless (a user namespace, "
+        "no sudo; needs /dev/net/tun open to users) or auto: root when run as root (default)",
+        choices=("auto", "root", "rootless"),
     ),
 }
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from .arch import SPECS, ArchSpec, arch_spec, qemu_for
 from .config import Settings
 from .errors import HarnessError
 from .firmware import Firmware, find_arch_firmware, find_firmware
-from .network import Lab, new_tag
+from .network import ROOTLESS_FIX, TUN_DEVICE, Lab, new_tag
 from .services.apache2 import Apache2
 from .services.base import Binary
 from .services.dhcpd6 import Dhcpd6
@@ -29,6 +30,7 @@ from .services.dnsmasq import Dnsmasq
 from .services.lighttpd import Lighttpd
 from .services.radvd import Radvd
 from .services.tcpdump import Tcpdump
+from .userns import LabMode, choose_mode
 
 LIGHTTPD_TLS_MODULE = Path("/usr/lib/lighttpd/mod_openssl.so")
 SBIN = "/usr/sbin:/sbin"
@@ -53,25 +55,72 @@ class Check:
     required: bool = True
 
 
-def _root() -> Check:
+def _lab_mode(settings: Settings) -> Check:
+    mode, why = choose_mode(settings.lab_mode)
+    return Check("lab mode", True, f"{mode}: {why}")
+
+
+def _root(mode: LabMode) -> Check:
+    if mode == "rootless":
+        return Check("root", True, "not needed: the lab is a user namespace")
     if os.geteuid() == 0:
         return Check("root", True, "running as root")
-    return Check("root", False, "not root", "run as root: sudo httpboot-harness ...")
+    return Check(
+        "root", False, "not root", "run as root (sudo httpboot-harness ...), or --lab-mode rootless"
+    )
 
 
-def _tun() -> Check:
-    if Path("/dev/net/tun").exists():
-        return Check("/dev/net/tun", True, "present")
-    return Check("/dev/net/tun", False, "missing", "modprobe tun")
+def tun_check(mode: LabMode, device: Path = Path(TUN_DEVICE)) -> Check:
+    if not device.exists():
+        return Check(str(device), False, "missing", "modprobe tun")
+    permissions = stat.S_IMODE(device.stat().st_mode)
+    if mode == "root":
+        return Check(str(device), True, f"present, mode {permissions:04o}")
+    if os.access(device, os.R_OK | os.W_OK):
+        return Check(str(device), True, f"open to this user (mode {permissions:04o})")
+    return Check(
+        str(device),
+        False,
+        f"mode {permissions:04o}: a user cannot create a tap with it",
+        f"sudo chmod 0666 {device} (Debian's udev default)",
+    )
 
 
-def _namespaces() -> Check:
+def user_namespaces_check(sysctl: Path = Path("/proc/sys")) -> Check:
+    """Unprivileged user namespaces: off when ``user.max_user_namespaces`` is 0, or (Debian
+    kernels before 6.x, some others) ``kernel.unprivileged_userns_clone`` is 0."""
+    limits = {
+        "user.max_user_namespaces": sysctl / "user" / "max_user_namespaces",
+        "kernel.unprivileged_userns_clone": sysctl / "kernel" / "unprivileged_userns_clone",
+    }
+    found = []
+    for name, path in limits.items():
+        try:
+            value = int(path.read_text().strip())
+        except (OSError, ValueError):
+            continue  # this kernel has no such switch
+        if value == 0:
+            return Check(
+                "user namespaces",
+                False,
+                f"{name} = 0",
+                f"sudo sysctl -w {name}={15000 if name.startswith('user.') else 1}, or run as root",
+            )
+        found.append(f"{name} = {value}")
+    return Check("user namespaces", True, ", ".join(found) or "no switch limits them")
+
+
+def _namespaces(mode: LabMode) -> Check:
     try:
-        with Lab(new_tag()):
+        with Lab(new_tag(), mode=mode):
             pass
     except HarnessError as exc:
-        return Check("network namespaces", False, str(exc), "run as root with CAP_SYS_ADMIN")
-    return Check("network namespaces", True, "created a namespace with tap0, then removed it")
+        fix = ROOTLESS_FIX if mode == "rootless" else "run as root with CAP_SYS_ADMIN"
+        return Check("network namespaces", False, str(exc), fix)
+    where = "in a user namespace" if mode == "rootless" else "under /run/netns"
+    return Check(
+        "network namespaces", True, f"created a namespace with tap0 {where}, then removed it"
+    )
 
 
 def _ip(lookup: Lookup) -> Check:
@@ -154,8 +203,13 @@ def _lighttpd_tls() -> Check:
 
 
 def run_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]:
-    """Every row of ``httpboot-harness doctor``: the host (root, tun, namespaces), the tools."""
-    return [_root(), _tun(), _namespaces(), *tool_checks(settings, lookup)]
+    """Every row of ``httpboot-harness doctor``: the lab's mode and what it needs of the host
+    (root, or /dev/net/tun open to users and user namespaces), the namespaces, the tools."""
+    mode = choose_mode(settings.lab_mode)[0]
+    host = [_lab_mode(settings), _root(mode), tun_check(mode)]
+    if mode == "rootless":
+        host += [user_namespaces_check(), _binary(Binary("unshare", "util-linux"), path_lookup())]
+    return [*host, _namespaces(mode), *tool_checks(settings, lookup)]
 
 
 def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]:

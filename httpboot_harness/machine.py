@@ -35,6 +35,7 @@ from qemu.qmp.protocol import ConnectError
 from .errors import HarnessTimeout, InfrastructureError, MachineError, QmpError
 from .network import TAP
 from .process import ManagedProcess, describe_status
+from .userns import enter_prefix
 from .waiting import ChildDied, Deadline, wait_until
 
 log = logging.getLogger(__name__)
@@ -330,7 +331,7 @@ class Machine:
         if incoming is not None:
             argv += ["-incoming", "defer"]
         (self.workdir / "qemu-argv.json").write_text(json.dumps(argv, indent=1) + "\n")
-        command = ["ip", "netns", "exec", self.netns, *argv]
+        command = [*enter_prefix(self.netns), *argv]
         (self.workdir / "qemu-command.txt").write_text(shlex.join(command) + "\n")
         self._process = ManagedProcess(
             "qemu", argv, log_path=self.workdir / "qemu.log", netns=self.netns, tag=self.tag

@@ -42,6 +42,7 @@ from .rig import CACERTS_FW_CFG, sweep_once
 from .server import ServerPlan, start_servers
 from .services.tcpdump import CAPTURE_FILE, Tcpdump
 from .tls import TlsMaterial, make_tls_material
+from .userns import choose_mode
 from .waiting import Deadline
 
 log = logging.getLogger(__name__)
@@ -199,7 +200,8 @@ def _run(
         tls = make_tls_material(folder / "tls", addressing)
     sweep_once()
     with ExitStack() as stack:
-        lab = stack.enter_context(BridgedLab(new_tag(), addressing, TAPS))
+        mode = choose_mode(settings.lab_mode)[0]
+        lab = stack.enter_context(BridgedLab(new_tag(), addressing, TAPS, mode=mode))
         plan = ServerPlan(
             boot_url=guests[0].url, document_root=folder / "www", tls=tls,
             addressing=addressing, interface=BRIDGE, dhcp_server="dnsmasq",

@@ -12,14 +12,17 @@ import os
 import secrets
 import signal
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Interface, IPv6Interface
 
 from pyroute2 import netns
 
 from . import labstate
-from .errors import InfrastructureError, PrerequisiteError
-from .process import owner_alive
+from .errors import HarnessTimeout, InfrastructureError, PrerequisiteError
+from .process import TAG_VARIABLE, owner_alive
+from .userns import Holder, LabMode, choose_mode, enter_argv, forget, namespace_members, register
+from .waiting import ChildDied, Deadline, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +58,31 @@ def new_tag() -> str:
     return f"{NAMESPACE_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
 
 
+TUN_DEVICE = "/dev/net/tun"
+ROOTLESS_FIX = "sudo chmod 0666 /dev/net/tun (Debian's udev default), or run as root"
+
+
 class Lab:
     """A namespace with tap0 up and addressed; a context manager whose removal is idempotent.
+
+    In root mode the namespace is a named one (``ip netns add``); in rootless mode it belongs to a
+    user namespace that a holder process keeps alive (:mod:`.userns`), and programs are started
+    in it through the holder (``userns.enter_prefix(lab.name)`` knows which).
 
     Changes go through iproute2's ``ip`` (fork and exec), not pyroute2's namespace helpers: those
     fork the Python process itself, which can deadlock when other threads run (``matrix --jobs``,
     pytest-xdist workers). pyroute2 is used for reads that need no child process.
     """
 
-    def __init__(self, tag: str, addressing: Addressing | None = None) -> None:
+    def __init__(
+        self, tag: str, addressing: Addressing | None = None, mode: LabMode | None = None
+    ) -> None:
         self.name = tag
         self.addressing = addressing or Addressing()
+        self.mode: LabMode = mode or choose_mode("auto")[0]
         self._created = False
         self._record: labstate.LabRecord | None = None
+        self._holder: Holder | None = None
 
     def __enter__(self) -> Lab:
         self.create()
@@ -78,9 +93,15 @@ class Lab:
 
     def create(self) -> None:
         # The owner record comes first, so a kill at any later moment leaves nothing unrecorded.
-        self._record = labstate.claim(self.name, namespace=self.name)
+        rootless = self.mode == "rootless"
+        self._record = labstate.claim(self.name, namespace=None if rootless else self.name)
         try:
-            _ip("netns", "add", self.name, what=f"create network namespace {self.name}")
+            if rootless:
+                self._hold()
+                if self._holder is not None:
+                    self._record = self._record.with_holder(self._holder.pid)
+            else:
+                _ip("netns", "add", self.name, what=f"create network namespace {self.name}")
         except BaseException:
             self._record.release()
             raise
@@ -113,17 +134,67 @@ class Lab:
             f"addr add {a.server_v6} dev {link} nodad",
             f"addr add {a.link_local_v6} dev {link} nodad",
         ]
-        _ip("-n", self.name, "-batch", "-", stdin="\n".join(batch) + "\n",
-            what=f"set up {link} in {self.name}")  # fmt: skip
+        what = f"set up {link} in {self.name}"
+        if self._holder is None:
+            _ip("-n", self.name, "-batch", "-", stdin="\n".join(batch) + "\n", what=what)
+        else:
+            _ip("-batch", "-", stdin="\n".join(batch) + "\n", what=what,
+                prefix=enter_argv(self._holder.pid), fix=ROOTLESS_FIX)  # fmt: skip
+
+    def _hold(self, seconds: float = 10.0) -> None:
+        """Start the holder of a rootless lab and wait until it is inside its namespaces."""
+        if not os.access(TUN_DEVICE, os.R_OK | os.W_OK):
+            raise PrerequisiteError(
+                f"{TUN_DEVICE} is not open to this user, so a rootless lab cannot make its tap",
+                ROOTLESS_FIX,
+            )
+        env = dict(os.environ)
+        env[TAG_VARIABLE] = self.name
+        try:
+            holder = Holder(self.name, env)
+        except FileNotFoundError:
+            raise PrerequisiteError(
+                "unshare (util-linux) is not installed", "apt-get install util-linux"
+            ) from None
+        self._holder = holder
+        try:
+            wait_until(
+                holder.entered,
+                deadline=Deadline(seconds),
+                what="the rootless lab's user namespace",
+                still_alive=holder.death_notice,
+            )
+        except (ChildDied, HarnessTimeout) as exc:
+            self._holder = None
+            holder.stop()
+            raise PrerequisiteError(
+                f"cannot create a user namespace for a rootless lab: {exc}",
+                "enable unprivileged user namespaces (sysctl user.max_user_namespaces=15000, "
+                "kernel.unprivileged_userns_clone=1 where it exists), or run as root",
+            ) from None
+        register(self.name, holder.pid)
 
     def remove(self) -> None:
         """Kill what still runs inside, then delete the namespace (its tap goes with it)."""
         if not self._created:
             return
         self._created = False
-        remove_namespace(self.name)
+        self._release_lab()
         if self._record is not None:
             self._record.release()
+
+    def _release_lab(self) -> None:
+        if self._holder is None:
+            remove_namespace(self.name)
+            return
+        holder, self._holder = self._holder, None
+        forget(self.name)
+        with contextlib.suppress(OSError):
+            for pid in namespace_members(holder.network_namespace()):
+                if pid != holder.pid:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        holder.stop()
 
 
 class BridgedLab(Lab):
@@ -131,9 +202,13 @@ class BridgedLab(Lab):
     mixed-architecture case, where clients share one link and one set of servers."""
 
     def __init__(
-        self, tag: str, addressing: Addressing | None = None, taps: tuple[str, ...] = (TAP, "tap1")
+        self,
+        tag: str,
+        addressing: Addressing | None = None,
+        taps: tuple[str, ...] = (TAP, "tap1"),
+        mode: LabMode | None = None,
     ) -> None:
-        super().__init__(tag, addressing)
+        super().__init__(tag, addressing, mode)
         self.taps = taps
 
     server_link = BRIDGE
@@ -155,11 +230,18 @@ class BridgedLab(Lab):
         return [*links, f"link set dev {BRIDGE} up"]
 
 
-def _ip(*args: str, what: str, stdin: str | None = None) -> None:
+def _ip(
+    *args: str,
+    what: str,
+    stdin: str | None = None,
+    prefix: Sequence[str] = (),
+    fix: str = "run as root; is /dev/net/tun present?",
+) -> None:
     try:
         done = subprocess.run(
-            ["ip", *args], input=stdin, capture_output=True, text=True, timeout=20, check=False
-        )
+            [*prefix, "ip", *args], input=stdin, capture_output=True, text=True, timeout=20,
+            check=False,
+        )  # fmt: skip
     except FileNotFoundError:
         raise PrerequisiteError(
             "ip (iproute2) is not installed", "apt-get install iproute2"
@@ -167,9 +249,7 @@ def _ip(*args: str, what: str, stdin: str | None = None) -> None:
     except subprocess.TimeoutExpired as exc:
         raise InfrastructureError(f"cannot {what}: ip did not answer in 20 s") from exc
     if done.returncode != 0:
-        raise InfrastructureError(
-            f"cannot {what}: {done.stderr.strip()} (run as root; is /dev/net/tun present?)"
-        )
+        raise InfrastructureError(f"cannot {what}: {done.stderr.strip()} ({fix})")
 
 
 def remove_namespace(name: str) -> None:
@@ -186,7 +266,9 @@ def remove_namespace(name: str) -> None:
 
 def sweep_stale_namespaces() -> list[str]:
     """Remove namespaces of ours whose owning process is gone (a run killed with SIGKILL)."""
-    removed = []
+    removed: list[str] = []
+    if os.geteuid() != 0:
+        return removed  # only root can remove named namespaces; rootless labs have none
     for name in netns.listnetns():
         if name.startswith(NAMESPACE_PREFIX) and not owner_alive(name):
             remove_namespace(name)

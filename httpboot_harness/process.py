@@ -27,6 +27,7 @@ from typing import IO, Protocol
 import psutil
 
 from .errors import HarnessTimeout, ServiceError
+from .userns import enter_prefix
 from .waiting import ChildDied, Deadline, wait_until
 
 log = logging.getLogger(__name__)
@@ -112,7 +113,7 @@ class ManagedProcess:
 
     @property
     def full_argv(self) -> list[str]:
-        prefix = ["ip", "netns", "exec", self.netns] if self.netns else []
+        prefix = enter_prefix(self.netns) if self.netns else []
         return prefix + self.argv
 
     @property

@@ -33,6 +33,7 @@ from .services.tcpdump import CAPTURE_FILE, Tcpdump
 from .sweep import sweep
 from .tls import TlsMaterial, make_tls_material
 from .tls_conditions import condition_material
+from .userns import choose_mode
 from .waiting import Deadline
 
 if TYPE_CHECKING:
@@ -112,7 +113,9 @@ class Rig:
         sweep_once()
         folder = self.files.folder
         lab_started = time.monotonic()
-        lab = self._stack.enter_context(Lab(new_tag(), self.addressing))
+        lab = self._stack.enter_context(
+            Lab(new_tag(), self.addressing, mode=choose_mode(self.settings.lab_mode)[0])
+        )
         where = self.locations
         arch = self.case.arch_spec
         image = build_proof_image(

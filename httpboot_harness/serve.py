@@ -29,6 +29,7 @@ from .process import ManagedProcess
 from .rig import CACERTS_FW_CFG
 from .server import ServerPlan, start_servers
 from .tls import make_tls_material
+from .userns import choose_mode, enter_prefix
 from .waiting import Deadline
 
 IMAGE_PATH = "/boot/bootx64.efi"
@@ -74,7 +75,9 @@ def serve(
     with ExitStack() as stack:
         netns: str | None = None
         if interface is None:
-            netns = stack.enter_context(Lab(tag, addressing)).name
+            netns = stack.enter_context(
+                Lab(tag, addressing, mode=choose_mode(settings.lab_mode)[0])
+            ).name
         image = build_proof_image(
             workdir / "www" / IMAGE_PATH.lstrip("/"), "serve", script=workdir / "proof-image.cfg"
         )
@@ -112,7 +115,7 @@ def serve(
         if interface is not None:
             command = [a.replace("ifname=tap0", f"ifname={interface}") for a in command]
         if netns is not None:
-            command = ["ip", "netns", "exec", netns, *command]
+            command = [*enter_prefix(netns), *command]
         _announce(
             out,
             netns=netns,

@@ -13,10 +13,25 @@ import os
 import re
 from collections.abc import Callable
 
+import psutil
 from pyroute2 import netns
 
 from httpboot_harness.cases import Case, Pxe
+from httpboot_harness.process import TAG_VARIABLE
 from httpboot_harness.runner import CaseResult
+
+
+def tagged_processes(prefix: str) -> list[int]:
+    """Live processes carrying a tag of ours (a rootless lab has no named namespace to list)."""
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            tag = proc.environ().get(TAG_VARIABLE, "")
+            if tag.startswith(prefix) and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def assert_booted_from_artifacts(result: CaseResult) -> None:
@@ -45,6 +60,7 @@ def test_case_meets_its_expected_verdict_with_proof(
     judgement = result.judgement
     leftovers = [n for n in netns.listnetns() if n.startswith(f"hbh-{os.getpid()}-")]
     assert leftovers == [], "the case left its namespace behind"
+    assert tagged_processes(f"hbh-{os.getpid()}-") == [], "the case left processes behind"
 
     assert result.error is None, result.error
     expected = httpboot_case.expectation

@@ -52,6 +52,7 @@ def killed_mid_boot(temp: Path, artifacts: Path) -> int:
     return child.pid
 
 
+@pytest.mark.exclusive
 @pytest.mark.parametrize("cleaner", ["sweep", "next-run"])
 def test_what_a_sigkilled_run_left_is_removed(cleaner: str, temp: Path, tmp_path: Path) -> None:
     owner = killed_mid_boot(temp, tmp_path / "killed")
