@@ -79,6 +79,9 @@ class Expectation:
     cause: str | tuple[str, ...] | None = None
     """Text the verdict's cause must contain (from the server side, not the console alone);
     a tuple: any one of them (firmware builds explain the same refusal differently)."""
+    recorded: bool = False
+    """A control: any verdict of the firmware's is as expected (its observation is recorded);
+    only the harness's own ``error`` is not."""
 
     def cause_matches(self, cause: str | None) -> bool:
         wanted = (self.cause,) if isinstance(self.cause, str) else self.cause
@@ -955,8 +958,9 @@ class Case:
         return BOOTED
 
     @property
-    def expected(self) -> Verdict:
-        return self.expectation.verdict
+    def expected(self) -> str:
+        """The expected verdict, or ``recorded`` for a control."""
+        return "recorded" if self.expectation.recorded else self.expectation.verdict
 
     @property
     def expected_phase(self) -> str | None:

@@ -120,7 +120,7 @@ class TlsCondition(Fault):
 
     def expectation(self, case: Case) -> Expectation | None:
         if self.control:
-            return None
+            return Expectation(recorded=True)
         return Expectation("refused", Phase.TLS, self.causes)
 
     def weakness(self, release: str | None) -> KnownWeakness | None:

@@ -53,6 +53,16 @@ def test_a_verdict_meets_expectation_only_with_its_phase_and_cause() -> None:
     assert not meets_expectation(case, BOOTED)
 
 
+def test_a_control_takes_any_firmware_verdict_but_not_the_harness_error() -> None:
+    from httpboot_harness.cases import Expectation
+
+    control = Case("ipv4", "https", expect=Expectation(recorded=True))
+    assert control.expected == "recorded"
+    assert meets_expectation(control, BOOTED)
+    assert meets_expectation(control, Judgement("refused", "tls", "s", cause="TLS alert"))
+    assert not meets_expectation(control, Judgement("error", None, "s"))
+
+
 def test_bisect_run_answers_128_to_a_typo_so_the_bisection_stops(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

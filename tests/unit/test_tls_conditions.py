@@ -213,7 +213,9 @@ def test_conditions_expect_a_refusal_at_tls_and_controls_expect_nothing() -> Non
         assert isinstance(condition, TlsCondition)
         expectation = condition.expectation(case)
         if condition.control:
-            assert expectation is None
+            assert expectation is not None
+            assert expectation.recorded
+            assert case.expected == "recorded"
         else:
             assert expectation is not None
             assert (expectation.verdict, expectation.phase) == ("refused", Phase.TLS)
