@@ -9,10 +9,10 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from httpboot_harness.cases import with_user_tree
+from httpboot_harness.cases import case_by_id, with_user_tree
 from httpboot_harness.evidence import Evidence, judge, parse_console
 
-from .judge_edits import access, console, other_family_client, stop
+from .judge_edits import access, console, dhcp4, other_family_client, stop
 from .recorded_runs import CHAIN, chain_run, expected_of
 
 HTTP = "ipv4-http-literal-chain"
@@ -84,6 +84,22 @@ def test_a_chain_that_stops_after_the_firmware_is_failed_not_refused() -> None:
     assert ev.console.firmware_errors
     for stopped in (access(ev, dropped("grub.cfg")), access(ev, dropped("/linux")), lose_proof(ev)):
         assert judge(stopped).verdict == "failed"
+
+
+# -- dhcp: the chain booted without a router (the seed's no-gateway note) -----------------------
+def test_the_no_router_chain_is_proven_only_when_no_answer_carried_a_router() -> None:
+    ev = chain_run(HTTP)
+    no_router = dataclasses.replace(ev, case=case_by_id(f"{HTTP}-no-router"))
+    assert "3" in ev.servers.dhcp4[0].options_sent  # the recorded run had a router
+    assert stop(no_router) == ("failed", "dhcp")
+    without = tuple(o for o in ev.servers.dhcp4[0].options_sent if o != "3")
+    judgement = judge(dhcp4(no_router, options_sent=without))
+    assert judgement.verdict == "booted"
+    assert judgement.proven["dhcp"] == (
+        "DHCPACK 192.168.111.102 to 52:54:00:12:34:56 with option 60 HTTPClient and boot file "
+        f"http://192.168.111.1{TREE}/EFI/BOOT/bootx64.efi; no router option (3) sent"
+    )
+    assert stop(dhcp4(no_router, options_sent=without, messages=())) == ("failed", "dhcp")
 
 
 # -- image: shim -------------------------------------------------------------------------------
@@ -370,3 +386,16 @@ def test_a_marks_quote_is_cut_to_seventy_characters() -> None:
     )
     proof = judge(console(alone, stage_lines=joined)).proven["image"]
     assert proof == f"console: {(firmware + 'Welcome to GRUB!')[:70]!r}"
+
+
+def test_a_booted_user_tree_lists_what_its_image_fetched_and_every_request() -> None:
+    """The image's proof names its first four further requests (a short line); the expected
+    line's proof lists every request after the image, for the user to see what the tree did."""
+    ev = user_tree()
+    further = gets_after_image(ev)
+    assert len(further) > 4
+    proven = judge(ev).proven
+    assert proven["image"] == "the image fetched more: " + ", ".join(further[:4])
+    assert proven["initrd"] == (
+        f"console: {ev.proof_line!r} (the expected line); requests after the image: {further}"
+    )
