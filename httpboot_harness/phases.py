@@ -219,17 +219,17 @@ def _prove_tls(ev: Evidence) -> str | None:
 
 
 def _prove_http_download(ev: Evidence) -> str | None:
+    # The server sent every byte; the client's side is its console line, or, when console
+    # bytes were lost, the image running at all.
+    if ev.console.download_complete:
+        client_side = f"console: {DOWNLOAD_DONE}"
+    elif ev.console.proof_seen:
+        client_side = "the image ran (its nonce is on the console)"
+    else:
+        return None
     for r in ev.requests_on(_wanted_port(ev)):
         if r.method == "GET" and r.path == ev.image_path and r.status == 200:
             if r.bytes != ev.image_size:
-                continue
-            # The server sent every byte; the client's side is its console line, or, when
-            # console bytes were lost, the image running at all.
-            if ev.console.download_complete:
-                client_side = f"console: {DOWNLOAD_DONE}"
-            elif ev.console.proof_seen:
-                client_side = "the image ran (its nonce is on the console)"
-            else:
                 continue
             return (
                 f"GET {r.path} 200 {r.bytes} bytes to {r.client} on port {r.port} ({r.agent}); "
@@ -411,10 +411,9 @@ def _prove_initrd(ev: Evidence) -> str | None:
 
 
 # -- a user's own tree: its stages are proven by what they print (the expect line stands for all)
-def _seen_or_expected(mark: str | None, what: str) -> Prover:
+def _seen_or_expected(mark: str, what: str) -> Prover:
     def prove(ev: Evidence) -> str | None:
-        line = _stage_line(ev, mark) if mark else None
-        if line is not None:
+        if (line := _stage_line(ev, mark)) is not None:
             return f"console: {line.strip()[:70]!r}"
         return f"{what} (the expected line came later)" if ev.console.proof_seen else None
 
@@ -577,9 +576,7 @@ def _chain_gets(ev: Evidence) -> str:
 def _explain_loader(ev: Evidence) -> str:
     if _stage_line(ev, GRUB_BANNER) is None:
         said = "GRUB never started (no 'Welcome to GRUB!'): shim did not run it"
-    elif not ev.served:  # a user's tree
-        said = "GRUB started, and no later stage printed anything"
-    else:
+    else:  # (a user's tree is proven at loader by GRUB's banner: this is the harness's chain)
         said = "GRUB started but did not fetch its grub.cfg"
         if (own := _stage_line(ev, "hbh-grub: ")) is not None:
             said += f" (its early config saw {own.strip().removeprefix('hbh-grub: ')!r})"

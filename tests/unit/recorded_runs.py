@@ -10,6 +10,7 @@ is judged with its capture, as the runner judges a live run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,10 @@ from typing import Any
 from httpboot_harness.cases import Case, case_by_id
 from httpboot_harness.evidence import Evidence, ServerLogs, parse_console
 from httpboot_harness.netcapture import read_capture
-from httpboot_harness.payload import PROOF_PREFIX
+from httpboot_harness.payload import PROOF_PREFIX, Served
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "recorded"
+CHAIN = RECORDED / "chain"
 IMAGE_SIZE = 167936  # the proof image of the recorded runs
 CAPTURE = Path("tcpdump") / "capture.pcap"
 
@@ -66,3 +68,15 @@ def load(recorded: Path, name: str, case: Case | None = None) -> Evidence:
         menu_problem=expected.get("menu_problem"),
         returned_to_menu=expected.get("returned_to_menu", False),
     )
+
+
+def chain_run(name: str) -> Evidence:
+    """A recorded boot chain run (fixtures/recorded/chain/), with the tree it served and the
+    kernel command line (its expected.json lists both)."""
+    expected = expected_of(CHAIN, name)
+    served = tuple(
+        Served(s["phase"], s["path"], s["size"], s["what"], tuple(s.get("members", ())))
+        for s in expected["served"]
+    )
+    ev = load(CHAIN, name)
+    return dataclasses.replace(ev, served=served, kernel_cmdline=expected["kernel_cmdline"])

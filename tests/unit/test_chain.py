@@ -28,27 +28,13 @@ from httpboot_harness.cases import (
 )
 from httpboot_harness.chain import early_config, grub_config, init_script
 from httpboot_harness.errors import UsageError
-from httpboot_harness.evidence import Evidence, judge
+from httpboot_harness.evidence import judge
 from httpboot_harness.packcert import packcert
-from httpboot_harness.payload import Served
 from httpboot_harness.phases import CHAIN_PHASES, STOP_LINE, Phase
 from httpboot_harness.signing import make_signing_key
 
 from .judge_edits import access, console
-from .recorded_runs import RECORDED, load
-
-CHAIN = RECORDED / "chain"
-
-
-def chain_run(name: str) -> Evidence:
-    """A recorded chain run, with the tree it served (expected.json lists it)."""
-    expected = json.loads((CHAIN / name / "expected.json").read_text())
-    served = tuple(
-        Served(s["phase"], s["path"], s["size"], s["what"], tuple(s.get("members", ())))
-        for s in expected["served"]
-    )
-    ev = load(CHAIN, name)
-    return dataclasses.replace(ev, served=served, kernel_cmdline=expected["kernel_cmdline"])
+from .recorded_runs import CHAIN, chain_run
 
 
 def without_get(path_end: str):  # type: ignore[no-untyped-def]

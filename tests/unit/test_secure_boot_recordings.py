@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from httpboot_harness.cases import case_by_id
 from httpboot_harness.evidence import judge
 
 from .recorded_runs import load
@@ -32,3 +33,17 @@ def test_from_boot_next_the_refusal_is_access_denied(recorded: Path) -> None:
     assert (judgement.verdict, judgement.phase) == ("refused", "image")
     assert 'failed to load Boot0099 "netboot bootx64.efi"' in judgement.summary
     assert "Access Denied" in judgement.summary
+
+
+@pytest.mark.parametrize("name", ["secureboot-unsigned", "secureboot-unsigned-trixie"])
+def test_judged_as_a_secure_boot_case_the_return_to_the_menu_is_blamed_on_trust(
+    recorded: Path, name: str
+) -> None:
+    """The firmware gives no reason; with Secure Boot on, the cause says what is most likely."""
+    ev = load(recorded, name, case_by_id("ipv4-http-secureboot-unsigned"))
+    judgement = judge(ev)
+    assert (judgement.verdict, judgement.phase) == ("failed", "image")
+    assert judgement.cause == (
+        "Secure Boot: the firmware downloaded the image and went back to its menu without "
+        "running it (an image it does not trust)"
+    )
