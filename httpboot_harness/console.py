@@ -165,6 +165,11 @@ class FirmwareScreen:
         box_tops = [y for y, line in enumerate(display) if line.startswith("┌") and y > 3]
         if box_tops:
             help_rows.update(range(box_tops[-1], LINES))
+        # Nor is anything below the key help: bytes lost on a starved serial line leave stray
+        # text there (an escape's tail drawn as "[46;01H" in the highlight colours), and the
+        # firmware never draws those rows again.
+        if help_rows:
+            help_rows.update(range(min(help_rows), LINES))
         rows = []
         for y in range(LINES):
             if y in help_rows:

@@ -70,3 +70,13 @@ def test_a_new_escape_abandons_an_unfinished_one_wherever_the_chunks_are_cut() -
         screen = screen_of_chunks(raw, size)
         lines = screen.text().splitlines()
         assert lines[:2] == ["abcd", "xyz"], size
+
+
+def test_stray_text_below_the_key_help_is_never_an_entry(recorded: Path) -> None:
+    """A starved serial line loses bytes: an escape without its ESC is drawn as text, here in
+    white on black below the key help, where the firmware never draws again (seen in CI)."""
+    raw = (recorded / "ipv4-http" / "front-page.raw").read_bytes()
+    stray = b"\x1b[0m\x1b[37m\x1b[40m\x1b[49;03H[46;01H"
+    screen = screen_of_chunks(raw + stray, 4096)
+    assert "[46;01H" in screen.text()
+    assert screen.highlighted_rows() == screen.rows_with("Boot Manager")[:1]
