@@ -80,3 +80,12 @@ def test_stray_text_below_the_key_help_is_never_an_entry(recorded: Path) -> None
     screen = screen_of_chunks(raw + stray, 4096)
     assert "[46;01H" in screen.text()
     assert screen.highlighted_rows() == screen.rows_with("Boot Manager")[:1]
+
+
+def test_a_front_page_whose_serial_line_lost_bytes_still_shows_one_highlight(
+    recorded: Path,
+) -> None:
+    raw = (recorded / "ipv4-http" / "front-page-lost-bytes.raw").read_bytes()
+    screen = screen_of_chunks(raw, 100)
+    assert "[46;01H" in screen.text()
+    assert screen.highlighted_rows() == screen.rows_with("Boot Manager")[:1]
