@@ -33,7 +33,7 @@ class TlsMaterial:
     """EFI_SIGNATURE_LIST of the CA, for ``-fw_cfg name=etc/edk2/https/cacerts,file=...``."""
 
 
-def _name(common_name: str) -> x509.Name:
+def subject_name(common_name: str) -> x509.Name:
     return x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "httpboot-harness"),
@@ -42,16 +42,13 @@ def _name(common_name: str) -> x509.Name:
     )
 
 
-def make_tls_material(folder: Path, addressing: Addressing) -> TlsMaterial:
-    """Write a CA, a server certificate and key, and the CA's signature list into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    not_before = now - datetime.timedelta(days=1)
-    not_after = now + datetime.timedelta(days=30)
-
+def make_ca(
+    common_name: str, not_before: datetime.datetime, not_after: datetime.datetime
+) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    """A throw-away CA (RSA, SHA-256) that may sign server certificates and nothing below them."""
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    ca_name = _name("httpboot-harness throw-away CA")
-    ca_cert = (
+    ca_name = subject_name(common_name)
+    certificate = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
         .issuer_name(ca_name)
@@ -77,6 +74,17 @@ def make_tls_material(folder: Path, addressing: Addressing) -> TlsMaterial:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_key, certificate
+
+
+def make_tls_material(folder: Path, addressing: Addressing) -> TlsMaterial:
+    """Write a CA, a server certificate and key, and the CA's signature list into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    now = datetime.datetime.now(datetime.UTC)
+    not_before = now - datetime.timedelta(days=1)
+    not_after = now + datetime.timedelta(days=30)
+
+    ca_key, ca_cert = make_ca("httpboot-harness throw-away CA", not_before, not_after)
 
     server_key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
     san = x509.SubjectAlternativeName(
@@ -88,8 +96,8 @@ def make_tls_material(folder: Path, addressing: Addressing) -> TlsMaterial:
     )
     server_cert = (
         x509.CertificateBuilder()
-        .subject_name(_name(addressing.hostname))
-        .issuer_name(ca_name)
+        .subject_name(subject_name(addressing.hostname))
+        .issuer_name(ca_cert.subject)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(not_before)

@@ -35,7 +35,7 @@ from .network import Addressing
 from .phases import Phase
 from .server import ServerPlan
 from .services.lighttpd import DEFAULT_TLS_OFFER, TLS_CIPHERS, TlsOffer
-from .tls import KEY_BITS, TlsMaterial, _name, signature_list
+from .tls import KEY_BITS, TlsMaterial, make_ca, signature_list, subject_name
 
 if TYPE_CHECKING:
     from .evidence import Judgement
@@ -239,35 +239,8 @@ def _ca(common_name: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
     """A throw-away CA, valid a year either side of now; one per name and process (RSA-3072 keys
     take a second or more each on a busy machine)."""
     now = datetime.datetime.now(datetime.UTC)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
-    name = _name(common_name)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=365))
-        .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-        .sign(key, hashes.SHA256())
-    )
-    return key, certificate
+    year = datetime.timedelta(days=365)
+    return make_ca(common_name, now - year, now + year)
 
 
 def _validity(validity: Validity, now: datetime.datetime) -> tuple[datetime.datetime, ...]:
@@ -300,7 +273,7 @@ def make_condition_material(
     enrolled_key, enrolled = _ca("httpboot-harness audit CA (enrolled)")
     server_key = _key(recipe.key)
     common_name, alt_names = _names(recipe.names, addressing)
-    subject = _name(common_name)
+    subject = subject_name(common_name)
     if recipe.signer == "self":
         signer_key, issuer = server_key, subject
     elif recipe.signer == "other-ca":
