@@ -45,7 +45,7 @@ Verdict = Literal["booted", "refused", "failed", "error"]
 
 _STATION = re.compile(r"Station IP(?:v6)? address is (?P<address>[0-9a-fA-F:.]+)")
 _FILE_SIZE = re.compile(r"File Size: (?P<size>\d+) Bytes")
-_FIRMWARE_ERROR = re.compile(r"Error: |[Ff]ailed")
+_FIRMWARE_ERROR = re.compile(r"Error: |ERROR: |[Ff]ailed")
 _SECURITY_VIOLATION = re.compile(r"Access Denied|Security Violation|ACCESS_DENIED|SECURITY_VIOL")
 
 

@@ -415,3 +415,19 @@ def test_no_router_adverts_boot_with_the_wait_proven_and_dated(recorded: Path) -
     adverts = [NetEvent(2.0, "ra", "router advertisement", "to ff02::1")]
     with_ra = dataclasses.replace(ev, network=[*(ev.network or []), *adverts])
     assert judge(with_ra).phase == "dhcp"
+
+
+def test_a_redirect_the_firmware_reports_only_in_capitals_is_still_a_refusal(
+    recorded: Path,
+) -> None:
+    """Seen in CI: this firmware sometimes prints only its 'HTTP ERROR: Resource Redirected.'
+    lines, without the 'Error: ...' ones; it still said why it stopped."""
+    from httpboot_harness.evidence import parse_console
+
+    ev = load(recorded, "ipv4-http-redirect-capture")
+    plain = (recorded / "ipv4-http-redirect-capture" / "console.txt").read_text()
+    capitals_only = "\n".join(line for line in plain.splitlines() if "Error: " not in line)
+    ev = dataclasses.replace(ev, console=parse_console(capitals_only, ev.proof_line))
+    assert ev.console.firmware_errors == ("HTTP ERROR: Resource Redirected.",)
+    judgement = judge(ev)
+    assert (judgement.verdict, judgement.phase) == ("refused", "download")
