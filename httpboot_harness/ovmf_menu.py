@@ -12,6 +12,7 @@ the screen is the harness's own trouble (``HarnessTimeout``), never the firmware
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 
@@ -43,6 +44,13 @@ STEPS_BACK = 3
 """ESC presses that may be needed to get back where a stray key started."""
 ESCAPE_INTERVAL = 0.3
 
+
+UI_APP_STARTING = re.compile(r'starting Boot\w+ "UiApp"')
+"""BdsDxe's line when it launches the setup application, which then draws the Front Page."""
+UI_APP_PATIENCE = 20.0
+"""Seconds without ESC once the setup application started: it draws its Front Page unasked,
+and Debian 13's OVMF was seen (twice in a CI run) to start it again and then draw nothing while
+ESC went on arriving every few tenths of a second."""
 
 KEY_PATIENCE = 1.5
 """Quiet seconds after which a move that shows no effect is tried again."""
@@ -109,6 +117,7 @@ class OvmfMenu:
         until its Front Page is on the screen. Each queued ESC would make the Front Page draw
         itself again, undoing the moves that follow, so none is sent blindly."""
         last_escape = 0.0
+        ui_app_since: float | None = None
         while not self._on_front_page():
             self.console.check_alive()
             if deadline.expired():
@@ -116,7 +125,10 @@ class OvmfMenu:
             quiet = not self.console.pump(min(0.2, deadline.remaining()))
             now = time.monotonic()
             talking = self.console.first_output is not None
-            if quiet and talking and now - last_escape >= ESCAPE_INTERVAL:
+            if ui_app_since is None and UI_APP_STARTING.search(self.console.plain):
+                ui_app_since = now
+            drawing = ui_app_since is not None and now - ui_app_since < UI_APP_PATIENCE
+            if quiet and talking and not drawing and now - last_escape >= ESCAPE_INTERVAL:
                 self.console.send(KEY_ESC)
                 last_escape = now
         self._settle(deadline)
