@@ -20,7 +20,7 @@ from pyroute2 import netns
 
 from . import labstate
 from .errors import HarnessTimeout, InfrastructureError, PrerequisiteError
-from .process import TAG_VARIABLE, owner_alive
+from .process import TAG_VARIABLE
 from .userns import Holder, LabMode, choose_mode, enter_argv, forget, namespace_members, register
 from .waiting import ChildDied, Deadline, wait_until
 
@@ -262,17 +262,3 @@ def remove_namespace(name: str) -> None:
             _ip("netns", "delete", name, what=f"remove namespace {name}")
         except InfrastructureError as exc:
             log.warning("%s", exc)
-
-
-def sweep_stale_namespaces() -> list[str]:
-    """Remove namespaces of ours whose owning process is gone (a run killed with SIGKILL)."""
-    removed: list[str] = []
-    if os.geteuid() != 0:
-        return removed  # only root can remove named namespaces; rootless labs have none
-    for name in netns.listnetns():
-        if name.startswith(NAMESPACE_PREFIX) and not owner_alive(name):
-            remove_namespace(name)
-            removed.append(name)
-    if removed:
-        log.warning("removed namespaces left by an earlier, killed run: %s", removed)
-    return removed

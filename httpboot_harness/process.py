@@ -2,7 +2,7 @@
 
 Children run in their own session (process group), so a stop reaches everything they spawned, and
 carry ``HTTPBOOT_HARNESS_TAG`` in their environment, so a later run can find and end what a killed
-run left behind (:func:`sweep_orphans`).
+run left behind (:mod:`sweep`).
 
 A stop waits for the whole group, not just its leader: radvd's privilege-separation helper outlives
 radvd by a moment, and when the leader is gone such children belong to init, which reaps them when
@@ -320,31 +320,3 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         pass
     except PermissionError as exc:
         log.warning("cannot signal process group %d: %s", pgid, exc)
-
-
-def owner_alive(tag: str) -> bool:
-    """Tags look like ``hbh-<owner pid>-<random>``; the run is over when that pid is gone."""
-    try:
-        owner = int(tag.split("-")[1])
-    except (IndexError, ValueError):
-        return False
-    return psutil.pid_exists(owner) and owner != 0
-
-
-def sweep_orphans() -> list[int]:
-    """Kill processes whose tag names a run that no longer exists (left by SIGKILL); return pids."""
-    killed: list[int] = []
-    for proc in psutil.process_iter(["pid"]):
-        try:
-            tag = proc.environ().get(TAG_VARIABLE)
-        except (psutil.Error, OSError):
-            continue
-        if tag and not owner_alive(tag):
-            try:
-                proc.kill()
-                killed.append(proc.pid)
-            except psutil.Error:
-                pass
-    if killed:
-        log.warning("ended %d process(es) left by an earlier, killed run: %s", len(killed), killed)
-    return killed

@@ -18,13 +18,14 @@ import psutil
 import pytest
 from pyroute2 import netns
 
-from httpboot_harness.network import Lab, new_tag, sweep_stale_namespaces
+from httpboot_harness.network import Lab, new_tag
 from httpboot_harness.payload import build_proof_image
-from httpboot_harness.process import TAG_VARIABLE, sweep_orphans
+from httpboot_harness.process import TAG_VARIABLE
 from httpboot_harness.services.dhcpd6 import Dhcpd6
 from httpboot_harness.services.dnsmasq import Dnsmasq
 from httpboot_harness.services.lighttpd import Lighttpd
 from httpboot_harness.services.radvd import Radvd
+from httpboot_harness.sweep import sweep
 from httpboot_harness.waiting import Deadline
 
 URL = "http://www.httpboot.local/x/bootx64.efi"
@@ -145,7 +146,6 @@ time.sleep(600)
     child.wait()
     child.stdout.close()
 
-    sweep_orphans()
-    assert name in sweep_stale_namespaces()
+    assert name in sweep(announce=False).namespaces
     assert name not in netns.listnetns()
     assert tagged_processes(name) == []
