@@ -18,6 +18,7 @@ from typing import Literal
 
 from .errors import PrerequisiteError
 from .firmware import Firmware
+from .labstate import own_prefix
 
 Resolved = Literal["kvm", "tcg"]
 PROBE_SECONDS = 20.0
@@ -46,7 +47,7 @@ def kvm_runs_firmware(qemu: str, firmware: Firmware) -> tuple[bool, str]:
         cpuinfo = ""
     if not cpu_has_virtualisation(cpuinfo):
         return False, "the CPU flags show neither vmx nor svm (no hardware virtualisation)"
-    with tempfile.TemporaryDirectory(prefix=f"hbh-{os.getpid()}-kvm-probe-") as tmp:
+    with tempfile.TemporaryDirectory(prefix=f"{own_prefix()}kvm-probe-") as tmp:
         serial = Path(tmp) / "serial.txt"
         vars_copy = Path(tmp) / "vars.fd"
         argv = [

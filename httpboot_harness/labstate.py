@@ -37,6 +37,12 @@ REUSE_SLACK = 1.5
 """Seconds of doubt when comparing start times: psutil's come from /proc/stat's whole-second
 boot time, so a process can seem up to a second younger or older than it is."""
 
+
+def own_prefix() -> str:
+    """``hbh-<this pid>-``: how every name this run makes begins, so a sweep can tell its owner."""
+    return f"{PREFIX}{os.getpid()}-"
+
+
 StartTime = Callable[[int], "float | None"]
 
 

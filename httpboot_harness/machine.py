@@ -17,7 +17,6 @@ import contextlib
 import enum
 import json
 import logging
-import os
 import re
 import shlex
 import shutil
@@ -33,6 +32,7 @@ from qemu.qmp import QMPClient
 from qemu.qmp.protocol import ConnectError
 
 from .errors import HarnessTimeout, InfrastructureError, MachineError, QmpError
+from .labstate import own_prefix
 from .network import TAP
 from .process import ManagedProcess, describe_status
 from .userns import enter_prefix
@@ -321,7 +321,7 @@ class Machine:
     @staticmethod
     def new_socket_dir() -> Path:
         """``hbh-<owner pid>-sock-...``: a sweep removes it when a killed run left it."""
-        return Path(tempfile.mkdtemp(prefix=f"hbh-{os.getpid()}-sock-"))
+        return Path(tempfile.mkdtemp(prefix=f"{own_prefix()}sock-"))
 
     def launch(self, deadline: Deadline, *, incoming: Path | None = None) -> None:
         """Start QEMU paused and connect QMP; ``incoming``: a state saved by :meth:`save_state`

@@ -26,7 +26,6 @@ from .waiting import ChildDied, Deadline, wait_until
 
 log = logging.getLogger(__name__)
 
-NAMESPACE_PREFIX = "hbh-"
 TAP = "tap0"
 BRIDGE = "br0"
 
@@ -55,7 +54,7 @@ class Addressing:
 
 def new_tag() -> str:
     """A run tag ``hbh-<pid>-<random>``: unique per process and case, and tells who owns it."""
-    return f"{NAMESPACE_PREFIX}{os.getpid()}-{secrets.token_hex(3)}"
+    return f"{labstate.own_prefix()}{secrets.token_hex(3)}"
 
 
 TUN_DEVICE = "/dev/net/tun"

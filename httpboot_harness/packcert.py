@@ -13,13 +13,13 @@ The archive is written by the distribution's ``cpio`` and the hash is OpenSSL's 
 from __future__ import annotations
 
 import gzip
-import os
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 from .errors import PrerequisiteError, UsageError
+from .labstate import own_prefix
 
 CERT_DIRS = ("var/lib/ca-certificates/openssl", "var/lib/ca-certificates/pem")
 TOOL_TIMEOUT = 60.0
@@ -74,7 +74,7 @@ def packcert(certificate: Path, destination: Path) -> list[str]:
         raise UsageError(f"certificate {certificate} does not exist")
     link = f"{subject_hash(certificate)}.0"
     name = certificate.with_suffix(".pem").name
-    with tempfile.TemporaryDirectory(prefix=f"hbh-{os.getpid()}-packcert-") as scratch:
+    with tempfile.TemporaryDirectory(prefix=f"{own_prefix()}packcert-") as scratch:
         tree = Path(scratch)
         for folder in CERT_DIRS:
             (tree / folder).mkdir(parents=True)
