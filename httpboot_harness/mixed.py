@@ -31,7 +31,7 @@ from .cases import Case, Family, Scheme
 from .config import Settings
 from .console import Console, MachineGone
 from .errors import HarnessError, HarnessTimeout, InfrastructureError
-from .evidence import ServerLogs
+from .evidence import ConsoleFacts, ServerLogs, parse_console
 from .firmware import find_arch_firmware
 from .machine import DEFAULT_MAC, Machine, MachineSpec
 from .netcapture import wait_for_link_local_dad
@@ -240,9 +240,10 @@ def _run(
         if guest.harness_failure is not None:
             raise InfrastructureError(f"{guest.case.id}: {guest.harness_failure}")
     logs = ServerLogs.from_case_dir(folder)
-    for guest in guests:
-        other = next(g for g in guests if g is not guest)
-        judge_guest(guest, other, logs)
+    facts = [parse_console(g.console_text, g.image.proof_line) for g in guests]
+    for index, guest in enumerate(guests):
+        other = 1 - index  # two guests
+        judge_guest(guest, guests[other], logs, facts[index], facts[other].station_address)
 
 
 def _launch(
@@ -331,13 +332,16 @@ def _same_address(a: str | None, b: str | None) -> bool:
         return False
 
 
-def judge_guest(guest: Guest, other: Guest, logs: ServerLogs) -> None:
-    """Fill ``guest.proven`` in boot order; the first step without evidence is ``missing``."""
-    from .evidence import parse_console
-
-    facts = parse_console(guest.console_text, guest.image.proof_line)
+def judge_guest(
+    guest: Guest,
+    other: Guest,
+    logs: ServerLogs,
+    facts: ConsoleFacts,
+    other_station: str | None,
+) -> None:
+    """Fill ``guest.proven`` in boot order; the first step without evidence is ``missing``.
+    ``facts`` is this guest's console, read once; ``other_station`` the other guest's address."""
     station = facts.station_address
-    other_station = parse_console(other.console_text, other.image.proof_line).station_address
     vendor = guest.case.arch_spec.vendor_class
     steps: list[tuple[str, str | None]] = [
         ("boot-entry", "selected in the Boot Manager" if guest.reached_entry else None),
