@@ -113,9 +113,10 @@ class OvmfMenu:
 
     # -- pages ---------------------------------------------------------------------------------
     def enter_front_page(self, deadline: Deadline) -> None:
-        """Press ESC, once the firmware has started to talk and then at most once a second,
-        until its Front Page is on the screen. Each queued ESC would make the Front Page draw
-        itself again, undoing the moves that follow, so none is sent blindly."""
+        """Press ESC, once the firmware has started to talk and then at most every
+        ESCAPE_INTERVAL in a quiet moment, until its Front Page is on the screen; none while
+        the setup application is starting (UI_APP_PATIENCE). Each queued ESC would make the
+        Front Page draw itself again, undoing the moves that follow, so none is sent blindly."""
         last_escape = 0.0
         ui_app_since: float | None = None
         while not self._on_front_page():
