@@ -37,9 +37,13 @@ FORM_VALUE_COLUMN = 55
 """Text right of this column is the page's help, not its entries."""
 HELP_MARKS = ("=Select Entry", "=Move Highlight", "Esc=Exit", "=Discard Changes")
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
+KEY_F2 = b"\x1b[N"
+"""F2 as edk2's PC-ANSI terminal reads it (OVMF's serial console); others read its ESC."""
 KEY_BACKSPACE = b"\x08"
 RELAY_EXIT_GRACE = 2.0
 RELAY_NICENESS = -10
+READER_JOIN_SECONDS = 20.0
+"""The reader thread reads a local file to its end and stops; the bound is for a frozen host."""
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>78cDEHM])")
 
 
@@ -193,7 +197,7 @@ class Console:
 
     def __init__(
         self,
-        serial_socket: Path,
+        serial_pipe: Path,
         transcript: Path,
         alive: Callable[[], str | None],
         sink: Callable[[str], None] | None = None,
@@ -201,7 +205,7 @@ class Console:
         transcript.write_bytes(b"")
         self._raw_file: IO[bytes] = transcript.open("rb")
         self._relay = subprocess.Popen(
-            [sys.executable, "-m", "httpboot_harness.serial_relay", str(serial_socket),
+            [sys.executable, "-m", "httpboot_harness.serial_relay", str(serial_pipe),
              str(transcript)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -223,20 +227,23 @@ class Console:
         self.last_output: float | None = None
         self._chunks: queue.SimpleQueue[tuple[float, bytes] | None] = queue.SimpleQueue()
         self._stop = threading.Event()
+        self._closed = False
+        self._keys_sent: list[float] = []
         self._reader = threading.Thread(target=self._drain, name="serial-reader", daemon=True)
         self._reader.start()
 
     def _await_relay(self, seconds: float = 15.0) -> None:
-        """Wait until the relay is connected: output before that would be lost."""
+        """Wait until the relay has the pipes open; the guest is resumed only then."""
         line = b""
         if self._relay.stdout is not None:
             ready, _, _ = select.select([self._relay.stdout], [], [], seconds)
             line = self._relay.stdout.readline() if ready else b""
-        if line.strip() != b"connected":
+        if line.strip() != b"ready":
             self._relay.kill()
             self._relay.wait()
             self._close_pipes()
-            raise MachineError(f"the serial relay did not connect within {seconds:.0f} s")
+            said = line.decode(errors="replace").strip() or f"no word within {seconds:.0f} s"
+            raise MachineError(f"the serial relay could not start: {said}")
 
     def _close_pipes(self) -> None:
         for pipe in (self._relay.stdin, self._relay.stdout):
@@ -341,6 +348,17 @@ class Console:
         """Keep the screen as a person saw it when the harness acted (for screens.txt)."""
         self.snapshots.append((time.monotonic(), label, self.screen.text()))
 
+    def held_keys_back(self) -> float:
+        """Seconds between the firmware's latest output and each key sent so far, summed: the
+        harness's own share of a menu walk (looking, deciding, waiting for a quiet moment). The
+        rest of the walk is the firmware's (starting its setup application, drawing pages)."""
+        held = 0.0
+        for sent in self._keys_sent:
+            before = bisect.bisect_right(self._arrivals, sent, key=lambda item: item[1]) - 1
+            if before >= 0:  # a key before any output waits for the firmware, not the harness
+                held += sent - self._arrivals[before][1]
+        return held
+
     # -- writing ---------------------------------------------------------------------------
     def send(self, keys: bytes) -> None:
         self.check_alive()
@@ -351,6 +369,7 @@ class Console:
         except (BrokenPipeError, ValueError) as exc:
             self.check_alive()
             raise SerialLineLost(f"the serial line is closed: {exc}") from exc
+        self._keys_sent.append(time.monotonic())
 
     def check_alive(self) -> None:
         """MachineGone when QEMU ended; SerialLineLost when the line broke while QEMU runs."""
@@ -378,7 +397,11 @@ class Console:
             self.pump(min(0.2, deadline.remaining()))
 
     def close(self) -> None:
-        """Stop the relay (closing its stdin ends it), then take in the last bytes."""
+        """Stop the relay (closing its stdin ends it), then take in the last bytes. Twice is
+        once."""
+        if self._closed:
+            return
+        self._closed = True
         if self._relay.stdin is not None:
             with contextlib.suppress(OSError):
                 self._relay.stdin.close()
@@ -389,7 +412,7 @@ class Console:
             self._relay.wait()
         self._close_pipes()
         self._stop.set()
-        self._reader.join(timeout=2.0)
+        self._reader.join(timeout=READER_JOIN_SECONDS)
         while self.pump(0.0):  # keep what arrived before the thread stopped
             pass
         self._raw_file.close()

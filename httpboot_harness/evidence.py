@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from .netcapture import NetEvent
+from .payload import NONCE_BYTES, PROOF_PREFIX
 from .phases import (
     CHAIN_PHASES,
     DOWNLOAD_DONE,
@@ -46,6 +47,8 @@ Verdict = Literal["booted", "refused", "failed", "error"]
 _STATION = re.compile(r"Station IP(?:v6)? address is (?P<address>[0-9a-fA-F:.]+)")
 _FILE_SIZE = re.compile(r"File Size: (?P<size>\d+) Bytes")
 _FIRMWARE_ERROR = re.compile(r"Error: |ERROR: |[Ff]ailed")
+_WHOLE_PROOF = re.compile(rf"{PROOF_PREFIX} \S+ [0-9a-f]{{{2 * NONCE_BYTES}}}(\s|$)")
+"""A proof line with all its words: another image's, if its nonce is not this run's."""
 _SECURITY_VIOLATION = re.compile(r"Access Denied|Security Violation|ACCESS_DENIED|SECURITY_VIOL")
 
 
@@ -61,6 +64,9 @@ class ConsoleFacts:
     """The firmware's words when it refused to run an image (Secure Boot), if it said so."""
     stage_lines: tuple[str, ...] = ()
     """What a boot chain's stages printed: their marks, errors and prompts (``STAGE_LINE``)."""
+    damaged_proof: str | None = None
+    """A proof line that lost bytes on its way (its nonce cut short): an image ran, and the
+    harness cannot tell which."""
 
 
 def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
@@ -70,15 +76,19 @@ def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
         dict.fromkeys(line.strip() for line in plain.splitlines() if _FIRMWARE_ERROR.search(line))
     )
     violation = _SECURITY_VIOLATION.search(plain)
+    proof_seen = proof_line in plain
+    damaged = [line.strip() for line in plain.splitlines()
+               if PROOF_PREFIX in line and not _WHOLE_PROOF.search(line)]  # fmt: skip
     return ConsoleFacts(
         station_address=station["address"] if station else None,
         file_size=int(size["size"]) if size else None,
         download_complete=DOWNLOAD_DONE in plain,
         nbp_downloaded=NBP_OK in plain,
-        proof_seen=proof_line in plain,
+        proof_seen=proof_seen,
         firmware_errors=errors,
         security_violation=violation[0] if violation else None,
         stage_lines=tuple(line for line in plain.splitlines() if STAGE_LINE.search(line)),
+        damaged_proof=damaged[0] if damaged and not proof_seen else None,
     )
 
 
@@ -195,8 +205,15 @@ def judge(ev: Evidence) -> Judgement:
 
 
 def _stopped_at(phase: Phase, ev: Evidence, proven: dict[str, str]) -> Judgement:
-    """Refused when the firmware said why it stopped, failed when it just did not get on."""
+    """Refused when the firmware said why it stopped, failed when it just did not get on; no
+    verdict when the serial line damaged the proof line (the harness's loss, not the firmware's)."""
     cause = SPECS[phase].explain(ev)
+    if ev.console.damaged_proof is not None:
+        summary = (
+            f"no verdict: the console lost bytes of the proof line ({ev.console.damaged_proof!r}"
+            f" for {ev.proof_line!r}), so the harness cannot tell which image ran"
+        )
+        return Judgement("error", phase.value, summary, proven, cause)
     errors = list(ev.console.firmware_errors)
     if errors and not ev.console.proof_seen and phase not in CHAIN_PHASES:
         # Only the firmware refuses; a later stage that stops has failed (its lines are quoted).

@@ -17,6 +17,7 @@ import contextlib
 import enum
 import json
 import logging
+import os
 import re
 import shlex
 import shutil
@@ -35,6 +36,7 @@ from .errors import HarnessTimeout, InfrastructureError, MachineError, QmpError
 from .labstate import own_prefix
 from .network import TAP
 from .process import ManagedProcess, describe_status
+from .serial_relay import pipe_paths
 from .userns import enter_prefix
 from .waiting import ChildDied, Deadline, wait_until
 
@@ -66,8 +68,9 @@ class MachineSpec:
     extra_args: tuple[str, ...] = ()
 
     @property
-    def serial_socket(self) -> Path:
-        return self.socket_dir / "serial.sock"
+    def serial_pipe(self) -> Path:
+        """The base of QEMU's serial FIFOs (``.in`` and ``.out``, see :mod:`serial_relay`)."""
+        return self.socket_dir / "serial"
 
     @property
     def qmp_socket(self) -> Path:
@@ -94,11 +97,12 @@ class MachineSpec:
         return argv
 
     def argv(self) -> list[str]:
-        """For the harness: serial and QMP on unix sockets, kept alive after the power-off."""
+        """For the harness: serial on FIFOs, QMP on a unix socket, kept alive after the
+        power-off."""
         return [
             *self._client(),
             "-display", "none",
-            "-chardev", f"socket,id=serial0,path={self.serial_socket},server=on,wait=off",
+            "-chardev", f"pipe,id=serial0,path={self.serial_pipe}",
             "-serial", "chardev:serial0",
             "-qmp", f"unix:{self.qmp_socket},server=on,wait=off",
             "-boot", f"menu=on,splash-time={self.boot_menu_ms}",
@@ -333,15 +337,18 @@ class Machine:
         (self.workdir / "qemu-argv.json").write_text(json.dumps(argv, indent=1) + "\n")
         command = [*enter_prefix(self.netns), *argv]
         (self.workdir / "qemu-command.txt").write_text(shlex.join(command) + "\n")
+        for fifo in pipe_paths(self.spec.serial_pipe):
+            fifo.unlink(missing_ok=True)
+            os.mkfifo(fifo, 0o600)
         self._process = ManagedProcess(
             "qemu", argv, log_path=self.workdir / "qemu.log", netns=self.netns, tag=self.tag
         )
         self._process.start()
         try:
             wait_until(
-                lambda: self.spec.qmp_socket.exists() and self.spec.serial_socket.exists(),
+                self.spec.qmp_socket.exists,
                 deadline=deadline.sooner(30),
-                what="QEMU's QMP and serial sockets",
+                what="QEMU's QMP socket",
                 still_alive=self._process.death_notice,
             )
         except ChildDied as died:

@@ -226,6 +226,7 @@ def _run(
         for guest in guests:
             assert guest.console is not None
             assert guest.machine is not None
+            guest.console.close()  # every byte the guest printed is in now (serial_relay)
             guest.files.write_console(guest.console, guest.machine.started_monotonic or 0.0)
             guest.console_text = guest.console.plain
             arrived = guest.console.arrival(guest.image.proof_line)
@@ -270,9 +271,7 @@ def _launch(
     stack.callback(machine.stop)
     guest.machine = machine
     machine.launch(deadline)
-    console = Console(
-        machine.spec.serial_socket, guest.folder / "console.raw", machine.death_notice
-    )
+    console = Console(machine.spec.serial_pipe, guest.folder / "console.raw", machine.death_notice)
     stack.callback(console.close)
     guest.console = console
     return accel
@@ -297,8 +296,7 @@ def _drive(guest: Guest, capture: Path, deadline: Deadline) -> None:
             console.pump(0.1)
             machine.poll_events()
             if machine.guest_powered_off() or machine.death_notice() is not None:
-                console.settle(deadline.sooner(2.0))
-                return
+                return  # its last bytes are taken in when its console closes
     except HarnessTimeout as exc:
         if not guest.reached_entry:
             guest.harness_failure = f"could not drive the firmware's menus: {exc}"

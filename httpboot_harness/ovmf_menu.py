@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Callable
 
-from .console import KEY_BACKSPACE, KEY_DOWN, KEY_ENTER, KEY_ESC, KEY_UP, LINES, Console
+from .console import KEY_BACKSPACE, KEY_DOWN, KEY_ENTER, KEY_ESC, KEY_F2, KEY_UP, LINES, Console
 from .errors import HarnessTimeout, MachineError
 from .waiting import Deadline
 
@@ -43,6 +43,12 @@ CONFIRMING_READS = 2
 STEPS_BACK = 3
 """ESC presses that may be needed to get back where a stray key started."""
 ESCAPE_INTERVAL = 0.3
+TERMINAL_DRAWING = "\x1b["
+"""The terminal driver's first escape sequence (it clears the screen): earlier lines come from
+the firmware's early serial output (AAVMF prints its version), before anything reads keys."""
+F2_PATIENCE = 3.0
+"""Seconds for F2 to start the setup application: BdsDxe reads keys once a second while it
+waits for one, and a starved guest's second is longer."""
 
 
 UI_APP_STARTING = re.compile(r'starting Boot\w+ "UiApp"')
@@ -113,23 +119,37 @@ class OvmfMenu:
 
     # -- pages ---------------------------------------------------------------------------------
     def enter_front_page(self, deadline: Deadline) -> None:
-        """Press ESC, once the firmware has started to talk and then at most every
-        ESCAPE_INTERVAL in a quiet moment, until its Front Page is on the screen; none while
-        the setup application is starting (UI_APP_PATIENCE). Each queued ESC would make the
-        Front Page draw itself again, undoing the moves that follow, so none is sent blindly."""
+        """Press F2 once, as soon as the firmware's terminal draws; if its setup application
+        has not started F2_PATIENCE later, ESC at most every ESCAPE_INTERVAL in a quiet moment,
+        none while the setup application is starting (UI_APP_PATIENCE), until the Front Page
+        is on the screen.
+
+        F2 and ESC both start the setup application. F2 is sent as ``ESC [ N``, a whole
+        sequence that edk2's terminal driver passes on at once (a terminal type that reads it
+        otherwise passes on its ESC at once). A lone ESC is held up to two seconds in case a
+        sequence follows, and the next ESC, which releases it, is held in turn and reaches the
+        Front Page later, which then draws itself again and undoes the moves that follow: so
+        no ESC is sent blindly."""
+        f2_sent: float | None = None
         last_escape = 0.0
         ui_app_since: float | None = None
         while not self._on_front_page():
             self.console.check_alive()
             if deadline.expired():
-                raise HarnessTimeout("the firmware's Front Page did not appear after ESC")
+                raise HarnessTimeout("the firmware's Front Page did not appear after F2 and ESC")
             quiet = not self.console.pump(min(0.2, deadline.remaining()))
             now = time.monotonic()
-            talking = self.console.first_output is not None
+            if self.console.first_output is None:
+                continue
+            if f2_sent is None and TERMINAL_DRAWING in self.console.raw_text:
+                self.console.send(KEY_F2)  # its terminal driver runs: it reads keys now
+                f2_sent = now
+                continue
             if ui_app_since is None and UI_APP_STARTING.search(self.console.plain):
                 ui_app_since = now
             drawing = ui_app_since is not None and now - ui_app_since < UI_APP_PATIENCE
-            if quiet and talking and not drawing and now - last_escape >= ESCAPE_INTERVAL:
+            waiting = now - (f2_sent or self.console.first_output) < F2_PATIENCE
+            if quiet and not drawing and not waiting and now - last_escape >= ESCAPE_INTERVAL:
                 self.console.send(KEY_ESC)
                 last_escape = now
         self._settle(deadline)

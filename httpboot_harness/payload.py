@@ -21,6 +21,7 @@ from .arch import X86_64, ArchSpec
 from .errors import PrerequisiteError
 
 PROOF_PREFIX = "HTTPBOOT-PROOF"
+NONCE_BYTES = 8
 GRUB_MODULES = ("echo", "halt")
 
 
@@ -86,7 +87,7 @@ class ProofImage:
 
 
 def new_nonce() -> str:
-    return secrets.token_hex(8)
+    return secrets.token_hex(NONCE_BYTES)
 
 
 def grub_script(case_id: str, nonce: str) -> str:

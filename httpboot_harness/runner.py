@@ -23,7 +23,7 @@ from typing import Any
 from .artifacts import CaseArtifacts
 from .cases import Case, with_user_tree
 from .config import Settings
-from .console import Console, MachineGone
+from .console import Console, MachineGone, SerialLineLost
 from .errors import (
     HarnessError,
     HarnessTimeout,
@@ -164,6 +164,10 @@ def harness_error_result(case: Case, exc: BaseException, artifacts: Path) -> Cas
     )
 
 
+KEYS_HELD_BACK = "keys_held_back"
+"""The timing of the harness's own share of the walk to the entry (Console.held_keys_back)."""
+
+
 class _CaseRun:
     """One run: the rig, the console and what was observed, until the verdict."""
 
@@ -210,7 +214,7 @@ class _CaseRun:
                     f"{choice.mode} start" + (f" ({choice.reason})" if choice.reason else "")
                 )
             console = Console(
-                machine.spec.serial_socket, self.files.console_raw, machine.death_notice,
+                machine.spec.serial_pipe, self.files.console_raw, machine.death_notice,
                 sink=self.console_sink,
             )  # fmt: skip
             self.console = console
@@ -218,8 +222,11 @@ class _CaseRun:
                 machine.resume()
                 self._drive_and_follow(machine, console, deadline)
             finally:
-                console.close()
+                console.close()  # every byte the guest printed is in now (serial_relay)
                 self.files.write_console(console, machine.started_monotonic or 0.0)
+            if self.seen.expected_line is None and self.rig.image is not None:
+                # The guest may have powered off right after the line (it is still the proof).
+                self.seen.expected_line = self.rig.image.expected_line(console.plain)
         # The daemons have stopped now: lighttpd writes its buffered access log when it stops.
         end = machine.end()
         if self.seen.harness_failure is None and end.by_host and self.seen.expected_line is None:
@@ -250,6 +257,7 @@ class _CaseRun:
                 self.case.source.reach_entry(self.case, menu, self.rig.locations, deadline)
             self.seen.reached_entry = True
             self.rig.timings[SPECS[Phase.BOOT_ENTRY].timing_key] = time.monotonic() - t0
+            self.rig.timings[KEYS_HELD_BACK] = console.held_keys_back()
             self._follow_boot(machine, console, deadline)
         except MenuEntryMissing as exc:
             self.seen.menu_problem = str(exc)
@@ -263,9 +271,6 @@ class _CaseRun:
             log.info("%s: %s", self.case.id, exc)
         _poll_events(machine)
         console.snapshot("the end of the boot")
-        if self.seen.expected_line is None and self.rig.image is not None:
-            # The guest may have powered off right after the line (it is still the proof).
-            self.seen.expected_line = self.rig.image.expected_line(console.plain)
 
     def _follow_boot(self, machine: Machine, console: Console, deadline: Deadline) -> None:
         """Read the console and QMP until the guest powers off, the firmware gives up (an error,
@@ -279,9 +284,7 @@ class _CaseRun:
             _poll_events(machine)
             now = time.monotonic()
             if machine.guest_powered_off() or machine.death_notice() is not None:
-                # What the guest printed last may still be in the socket: read it all.
-                console.settle(deadline.sooner(2.0))
-                return
+                return  # what the guest printed last is taken in when the console closes
             console.check_alive()  # a lost serial line is the harness's, not the firmware's
             plain = console.plain
             self._check_started_entry(plain)
@@ -374,6 +377,8 @@ class _CaseRun:
         timeline = self._timeline(machine, console, network)
         self.files.write_timeline(timeline)
         judgement = judge(self._evidence(machine, console, network))
+        if judgement.verdict == "error":  # the evidence itself was damaged on the way
+            raise SerialLineLost(judgement.summary)
         if self.seen.expected_line is not None and judgement.verdict == "booted":
             judgement.summary = "the expected line appeared; the harness stopped the guest"
         where = self.rig.locations

@@ -213,7 +213,7 @@ def save_at_boot_manager(spec: MachineSpec, folder: Path, key: str, deadline: De
         )  # fmt: skip
         stack.callback(machine.stop)
         machine.launch(deadline)
-        console = Console(machine.spec.serial_socket, folder / "console.raw", machine.death_notice)
+        console = Console(machine.spec.serial_pipe, folder / "console.raw", machine.death_notice)
         stack.callback(console.close)
         machine.resume()
         OvmfMenu(console).open_boot_manager(deadline)

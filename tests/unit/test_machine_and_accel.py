@@ -26,6 +26,8 @@ def test_argv_has_the_seeds_client_options(tmp_path: Path) -> None:
     assert "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=" in argv
     assert "tap,id=net0,ifname=tap0,script=no,downscript=no" in argv
     assert f"-qmp unix:{tmp_path / 'qmp.sock'},server=on,wait=off" in argv
+    # The serial line on FIFOs the relay widens: a socket made QEMU drop bytes (serial_relay).
+    assert f"-chardev pipe,id=serial0,path={tmp_path / 'serial'} -serial chardev:serial0" in argv
     assert "-no-shutdown" in argv
 
 

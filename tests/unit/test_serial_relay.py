@@ -1,12 +1,12 @@
-"""The serial relay as the harness runs it, against a plain unix socket server standing in
-for QEMU's serial chardev: every byte reaches the transcript, keys reach the peer, and it ends
-cleanly from either side."""
+"""The serial relay as the harness runs it, against FIFOs held the way QEMU's pipe chardev
+holds them: every byte reaches the transcript, keys reach the other side, a stopped relay never
+makes the writer wait, and it ends cleanly when the harness closes its stdin."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -16,34 +16,58 @@ from pathlib import Path
 
 import pytest
 
+from httpboot_harness.console import KEY_DOWN, KEY_ESC, Console
+from httpboot_harness.serial_relay import pipe_paths
 from httpboot_harness.waiting import Deadline, wait_until
 
 
-@pytest.fixture
-def socket_path() -> Iterator[Path]:
-    path = Path(f"/tmp/hbh-relay-test-{os.getpid()}-{time.monotonic_ns()}.sock")
-    yield path
-    path.unlink(missing_ok=True)
+class FakeQemu:
+    """Both FIFOs opened read-write and non-blocking, as ``-chardev pipe`` opens them."""
 
+    def __init__(self, base: Path) -> None:
+        keys_path, output_path = pipe_paths(base)
+        for fifo in (keys_path, output_path):
+            os.mkfifo(fifo, 0o600)
+        self.keys = os.open(keys_path, os.O_RDWR | os.O_NONBLOCK)
+        self.output = os.open(output_path, os.O_RDWR | os.O_NONBLOCK)
 
-@pytest.fixture
-def server(socket_path: Path) -> Iterator[socket.socket]:
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(str(socket_path))
-    listener.listen(1)
-    listener.settimeout(20)
-    yield listener
-    listener.close()
+    def print_bytewise(self, data: bytes) -> int:
+        """Write one byte per call as the UART does; how many writes found the pipe full."""
+        full = 0
+        for index in range(len(data)):
+            while True:
+                try:
+                    os.write(self.output, data[index : index + 1])
+                    break
+                except BlockingIOError:
+                    full += 1
+                    time.sleep(0.001)
+        return full
+
+    def read_keys(self, count: int) -> bytes:
+        received = b""
+        deadline = Deadline(20)
+        while len(received) < count and not deadline.expired():
+            try:
+                received += os.read(self.keys, 64)
+            except OSError as exc:
+                if exc.errno != errno.EAGAIN:
+                    raise
+                time.sleep(0.01)
+        return received
+
+    def close(self) -> None:
+        os.close(self.keys)
+        os.close(self.output)
 
 
 class Relay:
     """``python -m httpboot_harness.serial_relay`` with pipes, as console.Console starts it."""
 
-    def __init__(self, socket_path: Path, transcript: Path, *extra: str) -> None:
+    def __init__(self, base: Path, transcript: Path) -> None:
         self.transcript = transcript
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "httpboot_harness.serial_relay", str(socket_path),
-             str(transcript), *extra],
+            [sys.executable, "-m", "httpboot_harness.serial_relay", str(base), str(transcript)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         )  # fmt: skip
 
@@ -76,6 +100,13 @@ class Relay:
 
 
 @pytest.fixture
+def qemu(tmp_path: Path) -> Iterator[FakeQemu]:
+    fake = FakeQemu(tmp_path / "serial")
+    yield fake
+    fake.close()
+
+
+@pytest.fixture
 def relays() -> Iterator[list[Relay]]:
     started: list[Relay] = []
     yield started
@@ -83,91 +114,57 @@ def relays() -> Iterator[list[Relay]]:
         relay.kill()
 
 
-def connect(
-    server: socket.socket, socket_path: Path, tmp_path: Path, relays: list[Relay]
-) -> tuple[Relay, socket.socket]:
-    relay = Relay(socket_path, tmp_path / "console.raw")
+def start(tmp_path: Path, relays: list[Relay]) -> Relay:
+    relay = Relay(tmp_path / "serial", tmp_path / "console.raw")
     relays.append(relay)
-    peer, _ = server.accept()
-    assert relay.first_line() == b"connected"
-    return relay, peer
+    assert relay.first_line() == b"ready"
+    return relay
 
 
 def test_output_is_appended_and_keys_are_forwarded(
-    server: socket.socket, socket_path: Path, tmp_path: Path, relays: list[Relay]
+    qemu: FakeQemu, tmp_path: Path, relays: list[Relay]
 ) -> None:
     (tmp_path / "console.raw").write_bytes(b"before|")
-    relay, peer = connect(server, socket_path, tmp_path, relays)
-    with peer:
-        peer.sendall(b"\x1b[2J Boot Manager")
-        wait_until(
-            lambda: relay.transcript.read_bytes() == b"before|\x1b[2J Boot Manager",
-            deadline=Deadline(20),
-            what="the transcript",
-        )
-        relay.press(b"\x1b[B\r")
-        peer.settimeout(20)
-        received = b""
-        while len(received) < 4:
-            received += peer.recv(16)
-        assert received == b"\x1b[B\r"
+    relay = start(tmp_path, relays)
+    qemu.print_bytewise(b"\x1b[2J Boot Manager")
+    wait_until(
+        lambda: relay.transcript.read_bytes() == b"before|\x1b[2J Boot Manager",
+        deadline=Deadline(20),
+        what="the transcript",
+    )
+    relay.press(b"\x1b[B\r")
+    assert qemu.read_keys(4) == b"\x1b[B\r"
+    relay.close_stdin()
+    assert relay.finish() == (0, b"")
+
+
+def test_a_stopped_relay_never_makes_the_writer_wait_and_loses_nothing(
+    qemu: FakeQemu, tmp_path: Path, relays: list[Relay]
+) -> None:
+    """Half a mebibyte, one byte per write, while the relay is not running at all: the pipe
+    takes every byte at once (the UART never retries, so never drops), and closing stdin
+    afterwards still takes all of it in."""
+    text = bytes(range(256)) * 2048
+    relay = start(tmp_path, relays)
+    relay.process.send_signal(signal.SIGSTOP)
+    try:
+        assert qemu.print_bytewise(text) == 0
         relay.close_stdin()
-        assert relay.finish() == (0, b"")
-
-
-def test_a_mebibyte_burst_arrives_whole_and_the_peers_hangup_ends_it(
-    server: socket.socket, socket_path: Path, tmp_path: Path, relays: list[Relay]
-) -> None:
-    burst = os.urandom(1024 * 1024)
-    relay, peer = connect(server, socket_path, tmp_path, relays)
-    with peer:
-        peer.sendall(burst)
-    assert relay.finish() == (0, b"")  # stdin is still open: the hang-up alone ends it
-    assert relay.transcript.read_bytes() == burst
-
-
-def test_bytes_written_one_at_a_time_as_qemu_does_are_all_kept(
-    server: socket.socket, socket_path: Path, tmp_path: Path, relays: list[Relay]
-) -> None:
-    text = bytes(range(256)) * 64
-    relay, peer = connect(server, socket_path, tmp_path, relays)
-    with peer:
-        for index in range(len(text)):
-            peer.send(text[index : index + 1])
+    finally:
+        relay.process.send_signal(signal.SIGCONT)
     assert relay.finish() == (0, b"")
     assert relay.transcript.read_bytes() == text
 
 
-def test_closing_stdin_ends_it_after_taking_in_what_was_already_sent(
-    server: socket.socket, socket_path: Path, tmp_path: Path, relays: list[Relay]
+def test_a_writer_that_keeps_talking_does_not_hold_up_the_end(
+    qemu: FakeQemu, tmp_path: Path, relays: list[Relay]
 ) -> None:
-    """The harness closes stdin at teardown; what the firmware sent before is still read."""
-    burst = os.urandom(1024 * 1024)
-    relay, peer = connect(server, socket_path, tmp_path, relays)
-    relay.process.send_signal(signal.SIGSTOP)  # a relay lagging behind: the socket fills up
-    sender = threading.Thread(target=peer.sendall, args=(burst,))
-    sender.start()
-    time.sleep(0.2)
-    relay.close_stdin()  # the end of stdin and a full socket are both waiting for it
-    relay.process.send_signal(signal.SIGCONT)
-    sender.join(timeout=20)
-    peer.close()
-    assert relay.finish() == (0, b"")
-    assert relay.transcript.read_bytes() == burst
-
-
-def test_a_peer_that_keeps_talking_does_not_hold_up_the_end(
-    server: socket.socket, socket_path: Path, tmp_path: Path, relays: list[Relay]
-) -> None:
-    relay, peer = connect(server, socket_path, tmp_path, relays)
+    relay = start(tmp_path, relays)
     stop = threading.Event()
 
     def chatter() -> None:
         while not stop.is_set():
-            try:
-                peer.sendall(b"Downloading...")
-            except OSError:
-                return
+            qemu.print_bytewise(b"Downloading...")
             time.sleep(0.01)
 
     talker = threading.Thread(target=chatter)
@@ -181,44 +178,42 @@ def test_a_peer_that_keeps_talking_does_not_hold_up_the_end(
     finally:
         stop.set()
         talker.join()
-        peer.close()
+    assert relay.transcript.read_bytes().startswith(b"Downloading...")
 
 
-def test_ctrl_c_is_left_to_the_harness(
-    server: socket.socket, socket_path: Path, tmp_path: Path, relays: list[Relay]
-) -> None:
-    relay, peer = connect(server, socket_path, tmp_path, relays)
-    with peer:
-        relay.process.send_signal(signal.SIGINT)
-        time.sleep(0.3)
-        assert relay.process.poll() is None
-        relay.close_stdin()
-        assert relay.finish() == (0, b"")
-
-
-def test_a_socket_that_listens_late_is_tried_again(
-    socket_path: Path, tmp_path: Path, relays: list[Relay]
-) -> None:
-    relay = Relay(socket_path, tmp_path / "console.raw")
-    relays.append(relay)
+def test_ctrl_c_is_left_to_the_harness(qemu: FakeQemu, tmp_path: Path, relays: list[Relay]) -> None:
+    relay = start(tmp_path, relays)
+    relay.process.send_signal(signal.SIGINT)
     time.sleep(0.3)
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
-        listener.bind(str(socket_path))
-        time.sleep(0.3)  # the file exists but nothing listens: refused
-        listener.listen(1)
-        listener.settimeout(20)
-        peer, _ = listener.accept()
-        with peer:
-            assert relay.first_line() == b"connected"
+    assert relay.process.poll() is None
+    relay.close_stdin()
     assert relay.finish() == (0, b"")
 
 
-def test_no_listener_is_one_line_and_status_2_without_a_traceback(
-    socket_path: Path, tmp_path: Path, relays: list[Relay]
+def test_missing_pipes_are_one_line_and_status_2_without_a_traceback(
+    tmp_path: Path, relays: list[Relay]
 ) -> None:
-    relay = Relay(socket_path, tmp_path / "console.raw", "0.3")
+    relay = Relay(tmp_path / "serial", tmp_path / "console.raw")
     relays.append(relay)
     line = relay.first_line()
-    assert line.startswith(b"cannot connect to ")
-    assert str(socket_path).encode() in line
+    assert line.startswith(b"cannot open the serial pipes ")
+    assert str(tmp_path / "serial").encode() in line
     assert relay.finish() == (2, b"")
+
+
+def test_the_console_counts_how_long_it_held_each_key_back(qemu: FakeQemu, tmp_path: Path) -> None:
+    """Console over the relay: what the firmware printed arrives, keys go out, and the time
+    between the latest output and a key is the harness's (a key before any output is not)."""
+    console = Console(tmp_path / "serial", tmp_path / "console.raw", alive=lambda: None)
+    try:
+        console.send(KEY_ESC)
+        assert console.held_keys_back() == 0.0
+        qemu.print_bytewise(b"Boot Manager")
+        console.wait_for(lambda: "Boot Manager" in console.plain, Deadline(20), "the output")
+        time.sleep(0.3)
+        console.send(KEY_DOWN)
+        assert console.held_keys_back() >= 0.3
+        assert qemu.read_keys(4) == KEY_ESC + KEY_DOWN
+    finally:
+        console.close()
+    assert (tmp_path / "console.raw").read_bytes() == b"Boot Manager"

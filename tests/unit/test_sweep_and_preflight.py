@@ -65,7 +65,7 @@ def test_a_name_without_an_owner_is_never_swept() -> None:
 
 
 def test_a_relay_is_owned_through_its_socket_folder() -> None:
-    argv = ["python", "-m", "httpboot_harness.serial_relay", "/tmp/hbh-42-sock-x/serial.sock",
+    argv = ["python", "-m", "httpboot_harness.serial_relay", "/tmp/hbh-42-sock-x/serial",
             "/art/console.raw"]  # fmt: skip
     assert _relay_tag(argv) == "hbh-42-sock-x"
     assert _relay_tag(["python", "-m", "httpboot_harness.serial_relay"]) is None
