@@ -50,6 +50,11 @@ def _install_hint(arch: ArchSpec) -> str:
     return INSTALL_HINT.replace("ovmf", arch.firmware_package, 1)
 
 
+_ZERO_BLOCK = bytes(1 << 20)
+"""Compared whole (a memcmp): AAVMF's 64 MiB vars store is read in a tenth of the time that
+counting its zeros took, twice per case (the check, then the copy)."""
+
+
 @dataclass(frozen=True)
 class Firmware:
     code: Path
@@ -62,8 +67,8 @@ class Firmware:
 
         Sparse where the template is zero: AAVMF's store is 64 MiB, almost all of it empty."""
         with self.vars_template.open("rb") as source, destination.open("wb") as target:
-            while block := source.read(1 << 16):
-                if block.count(0) == len(block):
+            while block := source.read(len(_ZERO_BLOCK)):
+                if block == _ZERO_BLOCK[: len(block)]:
                     target.seek(len(block), 1)
                 else:
                     target.write(block)
@@ -187,8 +192,7 @@ def check_volume(path: Path, what: str, min_bytes: int = 0) -> None:
         raise PrerequisiteError(f"{what} file {path} is not readable", f"chmod a+r {path}")
     with path.open("rb") as handle:
         head = handle.read(FV_SEARCH_BYTES)
-    blank_vars = min_bytes > 0 and _all_zero(path)
-    if not _has_volume(head) and not blank_vars:
+    if not _has_volume(head) and not (min_bytes > 0 and _all_zero(path)):
         raise UsageError(
             f"{what} file {path} is not a UEFI firmware volume (no _FVH signature); "
             "fix: pass an OVMF .fd file"
@@ -236,8 +240,8 @@ def _has_volume(head: bytes) -> bool:
 def _all_zero(path: Path) -> bool:
     """An empty vars store (AAVMF_VARS.fd is 64 MiB of zeros): the firmware formats it itself."""
     with path.open("rb") as handle:
-        while block := handle.read(1 << 20):
-            if block.count(0) != len(block):
+        while block := handle.read(len(_ZERO_BLOCK)):
+            if block != _ZERO_BLOCK[: len(block)]:
                 return False
     return True
 

@@ -29,7 +29,7 @@ from .arch import qemu_for
 from .artifacts import CaseArtifacts
 from .cases import Case, Family, Scheme
 from .config import Settings
-from .console import Console, MachineGone
+from .console import Console, MachineGone, SerialLineLost
 from .errors import HarnessError, HarnessTimeout, InfrastructureError
 from .evidence import ConsoleFacts, ServerLogs, parse_console
 from .firmware import find_arch_firmware
@@ -242,6 +242,12 @@ def _run(
             raise InfrastructureError(f"{guest.case.id}: {guest.harness_failure}")
     logs = ServerLogs.from_case_dir(folder)
     facts = [parse_console(g.console_text, g.image.proof_line) for g in guests]
+    for guest, fact in zip(guests, facts, strict=True):
+        if fact.damaged_proof is not None:  # which image ran cannot be told: no verdict
+            raise SerialLineLost(
+                f"{guest.case.id}: the console lost bytes of the proof line "
+                f"({fact.damaged_proof!r} for {guest.image.proof_line!r})"
+            )
     for index, guest in enumerate(guests):
         other = 1 - index  # two guests
         judge_guest(guest, guests[other], logs, facts[index], facts[other].station_address)
