@@ -293,6 +293,7 @@ def _drive(guest: Guest, capture: Path, deadline: Deadline) -> None:
         console,
         keep_screen=lambda step: guest.files.keep_screen(console, step),
         before_network_entry=lambda d: _wait_for_dad(guest, capture, d),
+        restart=lambda why: _restart(guest, why),
     )
     try:
         guest.case.source.reach_entry(guest.case, menu, guest.case.locations(Addressing()),
@@ -310,6 +311,13 @@ def _drive(guest: Guest, capture: Path, deadline: Deadline) -> None:
         log.info("%s: %s", guest.case.id, exc)
     except MachineGone as exc:
         log.info("%s: %s", guest.case.id, exc)
+
+
+def _restart(guest: Guest, why: str) -> None:
+    """As the runner does: a firmware hung in its menus is reset to power-on, once."""
+    assert guest.machine is not None
+    log.warning("%s: %s", guest.case.id, why)
+    guest.machine.restart()
 
 
 def _wait_for_dad(guest: Guest, capture: Path, deadline: Deadline) -> None:

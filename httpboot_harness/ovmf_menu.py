@@ -46,6 +46,12 @@ ESCAPE_INTERVAL = 0.3
 TERMINAL_DRAWING = "\x1b["
 """The terminal driver's first escape sequence (it clears the screen): earlier lines come from
 the firmware's early serial output (AAVMF prints its version), before anything reads keys."""
+UI_APP_HANG = 15.0
+"""Seconds of silence after the setup application started that mean it hung (it draws its
+Front Page about 2 s after it starts under TCG); shorter than UI_APP_PATIENCE, so no ESC is
+sent into a setup application that is still starting."""
+MENU_RESTARTS = 1
+"""Resets to power-on when the setup application hung; a second hang is the harness's end."""
 F2_PATIENCE = 3.0
 """Seconds for F2 to start the setup application: BdsDxe reads keys once a second while it
 waits for one, and a starved guest's second is longer."""
@@ -109,6 +115,7 @@ class OvmfMenu:
         *,
         keep_screen: Callable[[str], None] = lambda _step: None,
         before_network_entry: Callable[[Deadline], None] = lambda _deadline: None,
+        restart: Callable[[str], None] | None = None,
     ) -> None:
         self.console = console
         self.screen = console.screen
@@ -116,6 +123,8 @@ class OvmfMenu:
         """Saves the current screen under a step name (the artifacts' screens/ folder)."""
         self._before_network_entry = before_network_entry
         """Called in the Boot Manager just before a network entry is chosen (IPv6: DAD)."""
+        self._restart = restart
+        """Resets the machine to power-on, saying why; None: a hung menu is the harness's end."""
 
     # -- pages ---------------------------------------------------------------------------------
     def enter_front_page(self, deadline: Deadline) -> None:
@@ -133,6 +142,8 @@ class OvmfMenu:
         f2_sent: float | None = None
         last_escape = 0.0
         ui_app_since: float | None = None
+        since_power_on = 0  # where this power-on's output starts in the raw text
+        restarts = 0
         while not self._on_front_page():
             self.console.check_alive()
             if deadline.expired():
@@ -141,12 +152,26 @@ class OvmfMenu:
             now = time.monotonic()
             if self.console.first_output is None:
                 continue
-            if f2_sent is None and TERMINAL_DRAWING in self.console.raw_text:
+            raw = self.console.raw_text
+            if f2_sent is None and TERMINAL_DRAWING in raw[since_power_on:]:
                 self.console.send(KEY_F2)  # its terminal driver runs: it reads keys now
                 f2_sent = now
                 continue
-            if ui_app_since is None and UI_APP_STARTING.search(self.console.plain):
+            if ui_app_since is None and UI_APP_STARTING.search(raw, since_power_on):
                 ui_app_since = now
+            if ui_app_since is not None and self._hung(ui_app_since, now):
+                if self._restart is None or restarts >= MENU_RESTARTS:
+                    raise HarnessTimeout(
+                        f"the firmware's setup application started and then printed nothing "
+                        f"for {UI_APP_HANG:.0f} s ({restarts} reset(s) before)"
+                    )
+                restarts += 1
+                self._restart(
+                    f"the setup application printed nothing for {UI_APP_HANG:.0f} s after it "
+                    "started: the machine was reset to power-on"
+                )
+                f2_sent, ui_app_since, since_power_on = None, None, len(raw)
+                continue
             drawing = ui_app_since is not None and now - ui_app_since < UI_APP_PATIENCE
             waiting = now - (f2_sent or self.console.first_output) < F2_PATIENCE
             if quiet and not drawing and not waiting and now - last_escape >= ESCAPE_INTERVAL:
@@ -154,6 +179,14 @@ class OvmfMenu:
                 last_escape = now
         self._settle(deadline)
         self.console.snapshot("the Front Page")
+
+    def _hung(self, ui_app_since: float, now: float) -> bool:
+        """The setup application started and the firmware has printed nothing since for
+        UI_APP_HANG seconds. Debian 13's OVMF did so in 2 of about 30 starts of one CI run
+        (its screen cleared, or not even that, then silence until the deadline), and twice in
+        an earlier run, ESC or not."""
+        last = max(ui_app_since, self.console.last_output or ui_app_since)
+        return now - last >= UI_APP_HANG
 
     def _on_front_page(self) -> bool:
         return all(self.screen.menu_rows(label) for label in FRONT_PAGE_ENTRIES) and not (

@@ -117,6 +117,8 @@ class Observations:
     returned_to_menu: bool = False
     harness_failure: str | None = None
     """Set when the harness, not the firmware, ended the boot: the verdict is then "error"."""
+    restarts: list[str] = field(default_factory=list)
+    """Why the harness reset the machine to power-on while driving its menus."""
     expected_line: str | None = None
     """A user's tree: the console line that matched --expect; the harness then stops QEMU."""
 
@@ -246,6 +248,7 @@ class _CaseRun:
             keep_screen=lambda step: self.files.keep_screen(console, step),
             # Restored: the detection ended before the save (warm_start waits it out).
             before_network_entry=(lambda _d: None) if warm else self._wait_for_link_local_address,
+            restart=lambda why: self._restart(machine, why),
         )
         try:
             self.progress(SPECS[Phase.BOOT_ENTRY].label)
@@ -271,6 +274,14 @@ class _CaseRun:
             log.info("%s: %s", self.case.id, exc)
         _poll_events(machine)
         console.snapshot("the end of the boot")
+
+    def _restart(self, machine: Machine, why: str) -> None:
+        """The firmware hung in its menus before the boot began: power-on again, said in the
+        log, the progress and the report (``restarts``)."""
+        log.warning("%s: %s", self.case.id, why)
+        self.progress("firmware reset")
+        self.seen.restarts.append(why)
+        machine.restart()
 
     def _follow_boot(self, machine: Machine, console: Console, deadline: Deadline) -> None:
         """Read the console and QMP until the guest powers off, the firmware gives up (an error,
@@ -390,7 +401,8 @@ class _CaseRun:
                      "firmware": str(self.rig.firmware.code if self.rig.firmware else ""),
                      "boot_url": where.boot_url, "nonce": image.nonce,
                      "image_path": where.image_path, "image_size": image.size,
-                     "servers": sorted(self.rig.services), **self._start_details()},
+                     "servers": sorted(self.rig.services), "restarts": self.seen.restarts,
+                     **self._start_details()},
         )  # fmt: skip
 
     def _date_phases(self, machine: Machine, console: Console) -> None:

@@ -216,7 +216,7 @@ def save_at_boot_manager(spec: MachineSpec, folder: Path, key: str, deadline: De
         console = Console(machine.spec.serial_pipe, folder / "console.raw", machine.death_notice)
         stack.callback(console.close)
         machine.resume()
-        OvmfMenu(console).open_boot_manager(deadline)
+        OvmfMenu(console, restart=lambda _why: machine.restart()).open_boot_manager(deadline)
         if not wait_for_link_local_dad(
             folder / "tcpdump" / CAPTURE_FILE, console.pump, deadline, look_seconds=DAD_LOOK_SECONDS
         ):
