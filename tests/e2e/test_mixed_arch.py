@@ -50,7 +50,15 @@ def test_each_architecture_boots_its_own_image_from_one_server(
     }
     assert len(getters["x86_64"]) == 1, access
     assert len(getters["aarch64"]) == 1, access
-    assert getters["x86_64"] != getters["aarch64"], access
+    if getters["x86_64"] == getters["aarch64"]:
+        # dhcpd6 may hand the address one guest released to the other (seen in CI): then its
+        # log shows the release and both clients' leases of it.
+        (address,) = getters["x86_64"]
+        dhcp6 = (folder / "dhcpd6" / "dhcpd6.log").read_text()
+        held_by = re.findall(rf"Reply NA: address {re.escape(address)} to client with duid (\S+)",
+                             dhcp6)  # fmt: skip
+        assert len(set(held_by)) == 2, dhcp6
+        assert f"releases address {address}" in dhcp6, dhcp6
     if case.family == "ipv4":
         dhcp = (folder / "dnsmasq" / "dnsmasq.log").read_text()
         assert "tags: http, arch00016" in dhcp
