@@ -43,8 +43,9 @@ KEY_BACKSPACE = b"\x08"
 RELAY_EXIT_GRACE = 2.0
 RELAY_NICENESS = -10
 READER_JOIN_SECONDS = 20.0
-_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
 """The reader thread reads a local file to its end and stops; the bound is for a frozen host."""
+_PACKAGE_PARENT = str(Path(__file__).resolve().parent.parent)
+"""The relay's PYTHONPATH: it starts without site (``-S``), so it finds the package here."""
 _ESCAPES = re.compile(r"\x1b(\[[0-9;?=]*[A-Za-z]|[()][0-9A-Za-z]|[=>78cDEHM])")
 
 
@@ -205,8 +206,7 @@ class Console:
     ) -> None:
         transcript.write_bytes(b"")
         self._raw_file: IO[bytes] = transcript.open("rb")
-        # -S: no site packages to scan at start (the relay needs the standard library only);
-        # the package is found through PYTHONPATH instead.
+        # -S: no site packages to scan at start; the relay needs the standard library only.
         self._relay = subprocess.Popen(
             [sys.executable, "-S", "-m", "httpboot_harness.serial_relay", str(serial_pipe),
              str(transcript)],

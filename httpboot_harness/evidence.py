@@ -72,12 +72,11 @@ class ConsoleFacts:
 def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
     station = _STATION.search(plain)
     size = _FILE_SIZE.search(plain)
-    errors = tuple(
-        dict.fromkeys(line.strip() for line in plain.splitlines() if _FIRMWARE_ERROR.search(line))
-    )
+    lines = plain.splitlines()
+    errors = tuple(dict.fromkeys(line.strip() for line in lines if _FIRMWARE_ERROR.search(line)))
     violation = _SECURITY_VIOLATION.search(plain)
     proof_seen = proof_line in plain
-    damaged = [line.strip() for line in plain.splitlines()
+    damaged = [line.strip() for line in lines
                if PROOF_PREFIX in line and not _WHOLE_PROOF.search(line)]  # fmt: skip
     return ConsoleFacts(
         station_address=station["address"] if station else None,
@@ -87,7 +86,7 @@ def parse_console(plain: str, proof_line: str) -> ConsoleFacts:
         proof_seen=proof_seen,
         firmware_errors=errors,
         security_violation=violation[0] if violation else None,
-        stage_lines=tuple(line for line in plain.splitlines() if STAGE_LINE.search(line)),
+        stage_lines=tuple(line for line in lines if STAGE_LINE.search(line)),
         damaged_proof=damaged[0] if damaged and not proof_seen else None,
     )
 
@@ -204,15 +203,20 @@ def judge(ev: Evidence) -> Judgement:
     return Judgement("booted", None, "the firmware downloaded the image and ran it", proven)
 
 
+def damaged_proof_said(damaged: str, proof_line: str) -> str:
+    """Why a damaged proof line gives no verdict (the judge's summary, the mixed case's error)."""
+    return (
+        f"the console lost bytes of the proof line ({damaged!r} for {proof_line!r}), "
+        "so the harness cannot tell which image ran"
+    )
+
+
 def _stopped_at(phase: Phase, ev: Evidence, proven: dict[str, str]) -> Judgement:
     """Refused when the firmware said why it stopped, failed when it just did not get on; no
     verdict when the serial line damaged the proof line (the harness's loss, not the firmware's)."""
     cause = SPECS[phase].explain(ev)
     if ev.console.damaged_proof is not None:
-        summary = (
-            f"no verdict: the console lost bytes of the proof line ({ev.console.damaged_proof!r}"
-            f" for {ev.proof_line!r}), so the harness cannot tell which image ran"
-        )
+        summary = "no verdict: " + damaged_proof_said(ev.console.damaged_proof, ev.proof_line)
         return Judgement("error", phase.value, summary, proven, cause)
     errors = list(ev.console.firmware_errors)
     if errors and not ev.console.proof_seen and phase not in CHAIN_PHASES:

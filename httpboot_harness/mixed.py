@@ -31,7 +31,7 @@ from .cases import Case, Family, Scheme
 from .config import Settings
 from .console import Console, MachineGone, SerialLineLost
 from .errors import HarnessError, HarnessTimeout, InfrastructureError
-from .evidence import ConsoleFacts, ServerLogs, parse_console
+from .evidence import ConsoleFacts, ServerLogs, damaged_proof_said, parse_console
 from .firmware import find_arch_firmware
 from .machine import DEFAULT_MAC, Machine, MachineSpec
 from .netcapture import wait_for_link_local_dad
@@ -243,11 +243,9 @@ def _run(
     logs = ServerLogs.from_case_dir(folder)
     facts = [parse_console(g.console_text, g.image.proof_line) for g in guests]
     for guest, fact in zip(guests, facts, strict=True):
-        if fact.damaged_proof is not None:  # which image ran cannot be told: no verdict
-            raise SerialLineLost(
-                f"{guest.case.id}: the console lost bytes of the proof line "
-                f"({fact.damaged_proof!r} for {guest.image.proof_line!r})"
-            )
+        if fact.damaged_proof is not None:
+            said = damaged_proof_said(fact.damaged_proof, guest.image.proof_line)
+            raise SerialLineLost(f"{guest.case.id}: {said}")
     for index, guest in enumerate(guests):
         other = 1 - index  # two guests
         judge_guest(guest, guests[other], logs, facts[index], facts[other].station_address)
