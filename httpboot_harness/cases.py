@@ -161,9 +161,7 @@ class UrlSource(Part):
 
     def reach_entry(self, case: Case, menu: OvmfMenu, where: Locations, deadline: Deadline) -> None:
         """Drive the firmware's menus from power-on to the chosen boot entry."""
-        menu.enter_front_page(deadline)
-        menu.boot_from_boot_manager(self.entry_label(case), ipv6=case.family == "ipv6",
-                                    deadline=deadline)  # fmt: skip
+        menu.boot_entry(self.entry_label(case), ipv6=case.family == "ipv6", deadline=deadline)
 
     def prepare_vars(self, vars_copy: Path, where: Locations) -> None:
         """Edit the private vars copy before power-on."""

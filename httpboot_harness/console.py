@@ -28,13 +28,19 @@ from .errors import HarnessTimeout, InfrastructureError, MachineError
 from .terminal import EscapeRestarter, TerminalDecoder
 from .waiting import Deadline
 
-# The terminal mode OVMF's setup pages use over serial: 80 columns (the width of their boxes)
-# and 50 rows (their help box sits on rows 45-48). A smaller emulated screen would clamp the
-# firmware's cursor moves and pile rows on top of each other.
+# The screen starts in the terminal mode OVMF's setup pages used up to edk2 2025.02: 80 columns
+# (the width of their boxes) and 50 rows (their help box sits on rows 45-48). A firmware that
+# picks another mode says so (xterm's "resize to R rows, C columns", ``ESC [ 8 ; R ; C t``, sent
+# by edk2 2026.08 for its 240 x 56 mode), and a cursor move beyond the screen grows it: a screen
+# smaller than the firmware's would clamp its moves and pile rows on top of each other.
 COLUMNS, LINES = 80, 50
+MAX_COLUMNS, MAX_LINES = 320, 128
+"""Beyond these a size or cursor move is taken for bytes mangled on a starved line."""
 HIGHLIGHT = ("white", "black")  # (foreground, background) of the selected menu entry
-FORM_VALUE_COLUMN = 55
-"""Text right of this column is the page's help, not its entries."""
+def help_column(columns: int) -> int:
+    """Where a setup page's help text begins: edk2's form browser gives prompts, values and
+    help a third of the width each, so on 80 columns the help starts at column 55."""
+    return (2 * columns) // 3 + 2
 HELP_MARKS = ("=Select Entry", "=Move Highlight", "Esc=Exit", "=Discard Changes")
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
 KEY_F2 = b"\x1b[N"
@@ -72,7 +78,27 @@ def _hurry(pid: int) -> None:
 
 class _LenientScreen(pyte.Screen):
     """pyte's screen, applying a cursor or edit sequence that carries more parameters than the
-    standard gives it (the firmware sends some) with the first one, instead of raising."""
+    standard gives it (the firmware sends some) with the first one, instead of raising; taking
+    the size the firmware announces, and growing to hold a cursor move beyond its edge."""
+
+    def window_manipulation(self, *params: int, **_flags: object) -> None:
+        """``ESC [ 8 ; rows ; columns t``: the terminal is to be that size (edk2 2026.08 sends
+        it when it sets its text mode). Other window operations mean nothing here."""
+        if len(params) >= 3 and params[0] == 8:
+            self._grow_to(params[1], params[2], exact=True)
+
+    def cursor_position(self, line: int | None = None, column: int | None = None) -> None:
+        self._grow_to(line or 0, column or 0, exact=False)
+        super().cursor_position(line, column)
+
+    def _grow_to(self, lines: int, columns: int, *, exact: bool) -> None:
+        if not (0 < lines <= MAX_LINES and 0 < columns <= MAX_COLUMNS):
+            return
+        if exact:
+            if (lines, columns) != (self.lines, self.columns):
+                self.resize(lines, columns)
+        elif lines > self.lines or columns > self.columns:
+            self.resize(max(lines, self.lines), max(columns, self.columns))
 
     def cursor_up(self, count: int | None = None, *_extra: object) -> None:
         super().cursor_up(count)
@@ -114,12 +140,18 @@ class _LenientScreen(pyte.Screen):
         super().erase_characters(count)
 
 
+class _FirmwareStream(pyte.Stream):
+    """pyte's parser, also passing on xterm's window operations (``CSI ... t``)."""
+
+    csi = {**pyte.Stream.csi, "t": "window_manipulation"}
+
+
 class FirmwareScreen:
     """What a person would see on the firmware's terminal, fed with the decoded stream."""
 
     def __init__(self) -> None:
         self._screen = _LenientScreen(COLUMNS, LINES)
-        self._stream = pyte.Stream(self._screen)
+        self._stream = _FirmwareStream(self._screen)
         self._escapes = EscapeRestarter()
         self.unparsed = 0
         """Chunks the emulator could not apply (kept in the raw transcript all the same)."""
@@ -134,6 +166,16 @@ class FirmwareScreen:
     def text(self) -> str:
         return "\n".join(line.rstrip() for line in self._screen.display).rstrip() + "\n"
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """(columns, lines) of the terminal mode the firmware is in."""
+        return self._screen.columns, self._screen.lines
+
+    @property
+    def help_column(self) -> int:
+        """Where a setup page's help text begins, in the mode shown."""
+        return help_column(self._screen.columns)
+
     def state(self) -> tuple[tuple[str, ...], int, int]:
         """Every cell and the cursor: changes on any echo, even of a trailing space."""
         cursor = self._screen.cursor
@@ -146,21 +188,17 @@ class FirmwareScreen:
         help_rows = [y for y, line in enumerate(display) if any(m in line for m in HELP_MARKS)]
         if not help_rows:
             return ()
-        body = display[3 : min(help_rows)]
-        return tuple(
-            line[:FORM_VALUE_COLUMN].strip() for line in body if line[:FORM_VALUE_COLUMN].strip()
-        )
+        body, cut = display[3 : min(help_rows)], self.help_column
+        return tuple(line[:cut].strip() for line in body if line[:cut].strip())
 
     def rows_with(self, label: str) -> list[int]:
         return [y for y, line in enumerate(self._screen.display) if label in line]
 
-    def menu_rows(self, label: str) -> list[int]:
-        """Rows where ``label`` starts in the menu column, not in the help text on the right."""
-        return [
-            y
-            for y, line in enumerate(self._screen.display)
-            if -1 < line.find(label) < FORM_VALUE_COLUMN
-        ]
+    def menu_rows(self, label: str, *, anywhere: bool = False) -> list[int]:
+        """Rows where ``label`` starts in the menu column, not in the help text on the right;
+        ``anywhere``: wherever it starts (a popup drawn in the middle of the screen)."""
+        cut = self._screen.columns if anywhere else self.help_column
+        return [y for y, line in enumerate(self._screen.display) if -1 < line.find(label) < cut]
 
     def highlighted_rows(self) -> list[int]:
         """Rows (not the bottom help line) with text drawn in the highlight colours."""
@@ -169,21 +207,22 @@ class FirmwareScreen:
         # the box below the entries (the title box is at the top), or a line of key names.
         help_rows = {y for y, line in enumerate(display) if any(m in line for m in HELP_MARKS)}
         box_tops = [y for y, line in enumerate(display) if line.startswith("┌") and y > 3]
+        lines, columns = self._screen.lines, self._screen.columns
         if box_tops:
-            help_rows.update(range(box_tops[-1], LINES))
+            help_rows.update(range(box_tops[-1], lines))
         # Nor is anything below the key help: bytes lost on a starved serial line leave stray
         # text there (an escape's tail drawn as "[46;01H" in the highlight colours), and the
         # firmware never draws those rows again.
         if help_rows:
-            help_rows.update(range(min(help_rows), LINES))
+            help_rows.update(range(min(help_rows), lines))
         rows = []
-        for y in range(LINES):
+        for y in range(lines):
             if y in help_rows:
                 continue
             line = self._screen.buffer[y]
             if any(
                 (cell.fg, cell.bg) == HIGHLIGHT and cell.data.strip()
-                for cell in (line[x] for x in range(COLUMNS))
+                for cell in (line[x] for x in range(columns))
             ):
                 rows.append(y)
         return rows
@@ -233,6 +272,11 @@ class Console:
         self._stop = threading.Event()
         self._closed = False
         self._keys_sent: list[float] = []
+        self.power_on: tuple[int, int] = (0, 0)
+        """(raw, plain) offsets where the latest power-on's output begins (a reset moves it)."""
+        self.guard: Callable[[], None] | None = None
+        """Called on every liveness check: raises when what was printed ends the wait (a menu
+        walk watching for a boot it did not choose)."""
         self._reader = threading.Thread(target=self._drain, name="serial-reader", daemon=True)
         self._reader.start()
 
@@ -333,9 +377,19 @@ class Console:
     def plain(self) -> str:
         return self._texts()[1]
 
+    def mark_power_on(self) -> None:
+        """The machine was reset: what it prints from now on is a new power-on's."""
+        raw, plain = self._texts()
+        self.power_on = (len(raw), len(plain))
+
+    @property
+    def plain_since_power_on(self) -> str:
+        return self.plain[self.power_on[1] :]
+
     def arrival(self, needle: str) -> float | None:
-        """Monotonic time at which ``needle`` was complete in the raw stream, or None."""
-        index = self.raw_text.find(needle)
+        """Monotonic time at which ``needle`` was complete in the raw stream since the latest
+        power-on, or None."""
+        index = self.raw_text.find(needle, self.power_on[0])
         if index < 0:
             return None
         end = index + len(needle)
@@ -382,6 +436,8 @@ class Console:
             raise MachineGone(death)
         code = self._relay.poll()
         if code is None:
+            if self.guard is not None:
+                self.guard()
             return
         # QEMU closes the line as it exits: give its exit a moment to show before blaming the line.
         settle = Deadline(RELAY_EXIT_GRACE)

@@ -11,12 +11,25 @@ the screen is the harness's own trouble (``HarnessTimeout``), never the firmware
 
 from __future__ import annotations
 
+import contextlib
+import enum
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from .console import KEY_BACKSPACE, KEY_DOWN, KEY_ENTER, KEY_ESC, KEY_F2, KEY_UP, LINES, Console
+from .console import (
+    KEY_BACKSPACE,
+    KEY_DOWN,
+    KEY_ENTER,
+    KEY_ESC,
+    KEY_F2,
+    KEY_UP,
+    LINES,
+    Console,
+    FirmwareScreen,
+    help_column,
+)
 from .errors import HarnessTimeout, MachineError
 from .waiting import Deadline
 
@@ -26,8 +39,11 @@ FRONT_PAGE_ENTRIES = ("Boot Manager", "Reset")
 BOOT_MANAGER_BODY = "Boot Manager Menu"
 EDIT_BOX_TITLE = "Please type in your data"
 SAVE_PROMPT = "Save Changes"
-FORM_VALUE_END = 56
-"""Column where a setup form's value ends and its help text begins (80-column screen)."""
+POPUP_TITLE = "select boot device"
+"""BootManagerMenuApp's popup ("Please select boot device:"): edk2 2026.08 opens it for F2 and
+ESC, where older builds open the setup application's Front Page."""
+SETUP_ENTRIES = ("EFI Firmware Setup", "Enter Setup", "UiApp")
+"""How a boot-device list names the setup application (edk2 2026.08: "EFI Firmware Setup")."""
 HTTP_BOOT_FORM_PATH = (
     ("Device Manager", "Device Manager"),
     ("Network Device List", "Network Device List"),
@@ -57,8 +73,9 @@ F2_PATIENCE = 3.0
 waits for one, and a starved guest's second is longer."""
 
 
-UI_APP_STARTING = re.compile(r'starting Boot\w+ "UiApp"')
-"""BdsDxe's line when it launches the setup application, which then draws the Front Page."""
+UI_APP_STARTING = re.compile(r'starting Boot\w+ "')
+"""BdsDxe's line when it launches an application (the setup application, the boot-device
+popup), which then draws its page unasked."""
 UI_APP_PATIENCE = 20.0
 """Seconds without ESC once the setup application started: it draws its Front Page unasked,
 and Debian 13's OVMF was seen (twice in a CI run) to start it again and then draw nothing while
@@ -79,6 +96,55 @@ MAX_BLIND_RETRIES = 3
 """Moves tried again without reading a single highlight before the page is drawn anew."""
 
 
+class Surface(enum.Enum):
+    """What the firmware shows, told apart by what is drawn, whichever key or release led there."""
+
+    FRONT_PAGE = "the Front Page"
+    BOOT_MANAGER = "the Boot Manager page"
+    BOOT_POPUP = "the boot-device popup"
+    OTHER = "another screen"
+
+
+MENU_SURFACES = (Surface.FRONT_PAGE, Surface.BOOT_MANAGER, Surface.BOOT_POPUP)
+"""Where a walk can start: what F2 or ESC opens, in one release or another."""
+
+
+def surface_of(screen: FirmwareScreen) -> Surface:
+    """The Boot Manager page says "Boot Manager Menu" in its body; the Front Page offers the
+    Boot Manager and Reset as entries; the popup has its title. A page half drawn is OTHER."""
+    if screen.rows_with(BOOT_MANAGER_BODY):
+        return Surface.BOOT_MANAGER
+    if all(screen.menu_rows(label) for label in FRONT_PAGE_ENTRIES):
+        return Surface.FRONT_PAGE
+    if screen.rows_with(POPUP_TITLE):
+        return Surface.BOOT_POPUP
+    return Surface.OTHER
+
+
+def on_a_menu(screen: FirmwareScreen) -> bool:
+    """The firmware shows one of its menus (after a boot: it gave up and went back)."""
+    return surface_of(screen) in MENU_SURFACES or bool(screen.menu_rows("Boot Maintenance Manager"))
+
+
+UNCHOSEN_START = re.compile(r">>Start [^\n]*|UEFI Interactive Shell[^\n]*")
+"""A boot beginning: a network driver's first line, or the built-in Shell's banner."""
+
+
+def unchosen_start(plain: str, since: int) -> str | None:
+    """The first boot the console shows from ``since`` on (the plain text's offset)."""
+    found = UNCHOSEN_START.search(plain, since)
+    return found.group(0).rstrip(". ") if found else None
+
+
+class UnchosenBoot(Exception):
+    """The firmware started a boot the harness did not choose (its boot order, a timeout, a
+    key that went astray), seen while the harness walked its menus."""
+
+    def __init__(self, started: str) -> None:
+        super().__init__(f"the firmware started {started!r} while the harness walked its menus")
+        self.started = started
+
+
 class ScreenUnreadable(HarnessTimeout):
     """The screen model lost track of the page (a clear or a redraw went missing): the caller
     makes the firmware draw the page anew; left alone, the harness's own error."""
@@ -88,12 +154,14 @@ class MenuEntryMissing(Exception):
     """The firmware's page, drawn twice the same way, does not offer the entry."""
 
 
-def field_value(screen: str, label: str) -> str:
-    """The value a form shows right of ``label`` (its first line; the help column cut off)."""
+def field_value(screen: str, label: str, columns: int = 80) -> str:
+    """The value a form shows right of ``label`` (its first line; the help column cut off,
+    where the label may appear in a sentence: "... created according to this Boot URI.")."""
+    end = help_column(columns)
     for line in screen.splitlines():
-        if label in line:
-            rest = line.split(label, 1)[1]
-            return rest[: max(0, FORM_VALUE_END - (len(line) - len(rest)))].strip()
+        at = line.find(label)
+        if -1 < at < end:
+            return line[at + len(label) : end + 1].strip()
     return ""
 
 
@@ -126,32 +194,68 @@ class OvmfMenu:
         self._restart = restart
         """Resets the machine to power-on, saying why; None: a hung menu is the harness's end."""
 
+    def reset(self, why: str) -> None:
+        """Power-on again (``restart`` says why, where the caller keeps it); what the firmware
+        prints from now on is read as a new power-on's."""
+        if self._restart is None:
+            raise HarnessTimeout(f"{why}; and this walk cannot reset the machine")
+        self._restart(why)
+        self.console.mark_power_on()
+
+    # -- watching for a boot nobody chose --------------------------------------------------
+    @contextlib.contextmanager
+    def watching_for_unchosen_boots(self) -> Iterator[None]:
+        """While the harness walks the menus, a boot that begins (its network driver's first
+        line, the Shell's banner) is one it did not choose: every wait raises
+        :class:`UnchosenBoot` as soon as that line is in (the console is read every 0.2 s)."""
+
+        def guard() -> None:
+            started = unchosen_start(self.console.plain, self.console.power_on[1])
+            if started is not None:
+                self.console.snapshot(f"the firmware started {started!r} on its own")
+                raise UnchosenBoot(started)
+
+        self.console.guard = guard
+        try:
+            yield
+        finally:
+            self.console.guard = None
+
     # -- pages ---------------------------------------------------------------------------------
     def enter_front_page(self, deadline: Deadline) -> None:
-        """Press F2 once, as soon as the firmware's terminal draws; if its setup application
-        has not started F2_PATIENCE later, ESC at most every ESCAPE_INTERVAL in a quiet moment,
-        none while the setup application is starting (UI_APP_PATIENCE), until the Front Page
-        is on the screen.
+        """From power-on to the setup application's Front Page, whichever menu a key opens."""
+        self.enter_menus(deadline)
+        self._to_front_page(deadline)
 
-        F2 and ESC both start the setup application. F2 is sent as ``ESC [ N``, a whole
-        sequence that edk2's terminal driver passes on at once (a terminal type that reads it
-        otherwise passes on its ESC at once). A lone ESC is held up to two seconds in case a
+    def enter_menus(self, deadline: Deadline) -> Surface:
+        """Press F2 once, as soon as the firmware's terminal draws; if no menu has appeared
+        F2_PATIENCE later, ESC at most every ESCAPE_INTERVAL in a quiet moment, none while an
+        application is starting (UI_APP_PATIENCE), until one of its menus is on the screen: the
+        Front Page (edk2 up to 2025.02), the boot-device popup (2026.08), or the Boot Manager.
+
+        F2 and ESC both open the platform's boot manager menu. F2 is sent as ``ESC [ N``, a
+        whole sequence that edk2's terminal driver passes on at once (a terminal type that reads
+        it otherwise passes on its ESC at once). A lone ESC is held up to two seconds in case a
         sequence follows, and the next ESC, which releases it, is held in turn and reaches the
-        Front Page later, which then draws itself again and undoes the moves that follow: so
-        no ESC is sent blindly."""
+        page later, which then draws itself again and undoes the moves that follow; on the
+        popup an ESC leaves it and the firmware boots its boot order. So no ESC is sent blindly,
+        and none once a menu is recognised."""
         f2_sent: float | None = None
         last_escape = 0.0
         ui_app_since: float | None = None
-        since_power_on = 0  # where this power-on's output starts in the raw text
         restarts = 0
-        while not self._on_front_page():
+        while (surface := surface_of(self.screen)) not in MENU_SURFACES:
             self.console.check_alive()
             if deadline.expired():
-                raise HarnessTimeout("the firmware's Front Page did not appear after F2 and ESC")
+                raise HarnessTimeout(
+                    "no firmware menu (Front Page, boot-device popup, Boot Manager) appeared "
+                    "after F2 and ESC"
+                )
             quiet = not self.console.pump(min(0.2, deadline.remaining()))
             now = time.monotonic()
             if self.console.first_output is None:
                 continue
+            since_power_on = self.console.power_on[0]
             raw = self.console.raw_text
             if f2_sent is None and TERMINAL_DRAWING in raw[since_power_on:]:
                 self.console.send(KEY_F2)  # its terminal driver runs: it reads keys now
@@ -166,11 +270,11 @@ class OvmfMenu:
                         f"for {UI_APP_HANG:.0f} s ({restarts} reset(s) before)"
                     )
                 restarts += 1
-                self._restart(
+                self.reset(
                     f"the setup application printed nothing for {UI_APP_HANG:.0f} s after it "
                     "started: the machine was reset to power-on"
                 )
-                f2_sent, ui_app_since, since_power_on = None, None, len(raw)
+                f2_sent, ui_app_since = None, None
                 continue
             drawing = ui_app_since is not None and now - ui_app_since < UI_APP_PATIENCE
             waiting = now - (f2_sent or self.console.first_output) < F2_PATIENCE
@@ -178,7 +282,62 @@ class OvmfMenu:
                 self.console.send(KEY_ESC)
                 last_escape = now
         self._settle(deadline)
-        self.console.snapshot("the Front Page")
+        self.console.snapshot(surface.value)
+        return surface
+
+    def _to_front_page(self, deadline: Deadline) -> None:
+        """From the menu shown to the Front Page: the popup's setup entry, or ESC from the Boot
+        Manager page."""
+        while (surface := surface_of(self.screen)) is not Surface.FRONT_PAGE:
+            if surface is Surface.BOOT_POPUP:
+                self._popup_to_setup(deadline)
+            elif surface is Surface.BOOT_MANAGER:
+                self._back_to_front_page(deadline)
+            else:
+                self.enter_menus(deadline)
+        self._settle(deadline)
+
+    def _popup_to_setup(self, deadline: Deadline) -> None:
+        """Choose the popup's setup entry; its application draws the Front Page unasked (a
+        hang there is handled as at power-on)."""
+        self._wait_for_popup(deadline)
+        entry = next((e for e in SETUP_ENTRIES if self.screen.menu_rows(e, anywhere=True)), None)
+        if entry is None:
+            raise HarnessTimeout(
+                "the firmware's boot-device popup offers no way into its setup (none of "
+                f"{', '.join(SETUP_ENTRIES)}):\n{self.screen.text()}"
+            )
+        self.choose(entry, deadline, anywhere=True)
+        self._until_or_quiet(
+            lambda: surface_of(self.screen) is not Surface.BOOT_POPUP,
+            KEY_PATIENCE * 2,
+            deadline,
+            f"the popup to give way to {entry!r}",
+        )
+        if surface_of(self.screen) is not Surface.BOOT_POPUP:
+            self.enter_menus(deadline)  # the application starting: wait for what it draws
+
+    def _wait_for_popup(self, deadline: Deadline) -> None:
+        """The popup is drawn to its end: its entries listed, one of them highlighted."""
+        self.console.wait_for(
+            lambda: len(self.screen.highlighted_rows()) == 1, deadline, "the popup's highlight"
+        )
+        self._settle(deadline)
+
+    def boot_entry(self, entry: str, *, ipv6: bool, deadline: Deadline) -> None:
+        """From power-on to ``entry`` chosen: straight from the boot-device popup when that is
+        what the firmware shows and lists it; else through the Front Page and the Boot Manager,
+        whose page, drawn twice, is the proof that an entry is not offered."""
+        if self.enter_menus(deadline) is Surface.BOOT_POPUP:
+            self._wait_for_popup(deadline)
+            if self.screen.menu_rows(entry, anywhere=True):
+                if ipv6:
+                    self._before_network_entry(deadline)
+                self.choose(entry, deadline, anywhere=True)
+                return
+            log.info("the popup does not list %r; looking in the Boot Manager", entry)
+        self._to_front_page(deadline)
+        self.boot_from_boot_manager(entry, ipv6=ipv6, deadline=deadline)
 
     def _hung(self, ui_app_since: float, now: float) -> bool:
         """The setup application started and the firmware has printed nothing since for
@@ -189,9 +348,7 @@ class OvmfMenu:
         return now - last >= UI_APP_HANG
 
     def _on_front_page(self) -> bool:
-        return all(self.screen.menu_rows(label) for label in FRONT_PAGE_ENTRIES) and not (
-            self.screen.rows_with(BOOT_MANAGER_BODY)
-        )
+        return surface_of(self.screen) is Surface.FRONT_PAGE
 
     def open_page(self, label: str, title: str, deadline: Deadline) -> None:
         """Choose ``label`` on a titled page and arrive on the page titled ``title``."""
@@ -326,7 +483,12 @@ class OvmfMenu:
 
     # -- choosing an entry ---------------------------------------------------------------------
     def choose(
-        self, label: str, deadline: Deadline, *, redraw: Callable[[], None] | None = None
+        self,
+        label: str,
+        deadline: Deadline,
+        *,
+        redraw: Callable[[], None] | None = None,
+        anywhere: bool = False,
     ) -> None:
         """Move the highlight to the entry whose text holds ``label`` and press Enter.
 
@@ -334,6 +496,7 @@ class OvmfMenu:
         before). An entry not on the screen is waited for; with ``redraw`` (a way to make the
         firmware draw the page again) its absence is confirmed by reading the same page twice
         and raised as :class:`MenuEntryMissing`. Otherwise time running out is the harness's.
+        ``anywhere``: the entries are not in a page's menu column (the boot-device popup).
         """
         moved_from: list[int] | None = None
         pages: list[tuple[str, ...]] = []
@@ -344,7 +507,7 @@ class OvmfMenu:
                 raise HarnessTimeout(
                     f"timed out choosing {label!r} on the firmware screen:\n{self.screen.text()}"
                 )
-            targets = self.screen.menu_rows(label)
+            targets = self.screen.menu_rows(label, anywhere=anywhere)
             highlighted = self.screen.highlighted_rows()
             if not targets or len(highlighted) != 1 or highlighted == moved_from:
                 if self.console.pump(min(SETTLE_HINT, deadline.remaining())):
@@ -422,6 +585,9 @@ class OvmfMenu:
         """Leave the pages shown, discarding unsaved changes, until the Front Page is drawn
         anew (ESC on the Front Page itself makes it draw again)."""
         for _ in range(STEPS_BACK + 3):
+            if surface_of(self.screen) is Surface.BOOT_POPUP:  # ESC there would boot
+                self._to_front_page(deadline)
+                return
             key = b"N" if self.screen.rows_with(SAVE_PROMPT) else KEY_ESC
             self.console.send(key)
             self._until_or_quiet(
@@ -450,14 +616,14 @@ class OvmfMenu:
             )
             self._settle(deadline)
             self._keep_screen(label)
-            shown = field_value(self.screen.text(), label)
+            shown = field_value(self.screen.text(), label, self.screen.size[0])
             if shown and value.startswith(shown):
                 return
             log.info("%r shows %r after typing %r; typing it again", label, shown, value)
 
     def _set_protocol(self, wanted: str, deadline: Deadline) -> None:
         """The form's one-of "Internet Protocol": Enter opens its list, a move and Enter pick."""
-        while field_value(self.screen.text(), PROTOCOL_FIELD).strip("<>") != wanted:
+        while field_value(self.screen.text(), PROTOCOL_FIELD, self.screen.size[0]).strip("<>") != wanted:
             self.choose(PROTOCOL_FIELD, deadline)
             before = self.screen.state()
             self.console.wait_for(
@@ -500,6 +666,9 @@ class OvmfMenu:
         self._keep_screen("save prompt")
         for _ in range(4 * LINES):
             if self._on_front_page():
+                return
+            if surface_of(self.screen) is Surface.BOOT_POPUP:  # ESC there would boot
+                self._to_front_page(deadline)
                 return
             key = b"Y" if self.screen.rows_with(SAVE_PROMPT) else KEY_ESC
             title = self._title()

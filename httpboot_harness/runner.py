@@ -35,7 +35,7 @@ from .errors import (
 from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
 from .machine import Machine
 from .netcapture import NetEvent, read_capture, wait_for_link_local_dad
-from .ovmf_menu import MenuEntryMissing, OvmfMenu
+from .ovmf_menu import MenuEntryMissing, OvmfMenu, UnchosenBoot, on_a_menu
 from .phases import PHASES, SPECS, STOP_LINE, Phase, console_marks
 from .rig import Rig
 from .timeline import TimelineEvent, build_timeline
@@ -119,6 +119,8 @@ class Observations:
     """Set when the harness, not the firmware, ended the boot: the verdict is then "error"."""
     restarts: list[str] = field(default_factory=list)
     """Why the harness reset the machine to power-on while driving its menus."""
+    unchosen_boots: list[str] = field(default_factory=list)
+    """Boots the firmware began while the harness walked its menus (each then reset)."""
     expected_line: str | None = None
     """A user's tree: the console line that matched --expect; the harness then stops QEMU."""
 
@@ -202,6 +204,7 @@ class _CaseRun:
         result.console_tail = self._console_tail()
         result.log_tails = self.rig.log_tails()
         result.details.update(self._start_details())
+        result.details["unchosen_boots"] = self.seen.unchosen_boots
         return result
 
     def execute(self) -> CaseResult:
@@ -228,7 +231,9 @@ class _CaseRun:
                 self.files.write_console(console, machine.started_monotonic or 0.0)
             if self.seen.expected_line is None and self.rig.image is not None:
                 # The guest may have powered off right after the line (it is still the proof).
-                self.seen.expected_line = self.rig.image.expected_line(console.plain)
+                self.seen.expected_line = self.rig.image.expected_line(
+                    console.plain_since_power_on
+                )
         # The daemons have stopped now: lighttpd writes its buffered access log when it stops.
         end = machine.end()
         if self.seen.harness_failure is None and end.by_host and self.seen.expected_line is None:
@@ -252,18 +257,18 @@ class _CaseRun:
         )
         try:
             self.progress(SPECS[Phase.BOOT_ENTRY].label)
-            snapshot = self.rig.start_choice.snapshot if self.rig.start_choice else None
-            if snapshot is not None:
-                menu.wake_in_boot_manager(snapshot.screen.read_bytes(), deadline)
-                self.case.source.reach_entry_restored(self.case, menu, self.rig.locations, deadline)
-            else:
-                self.case.source.reach_entry(self.case, menu, self.rig.locations, deadline)
+            self._reach_entry(menu, deadline)
             self.seen.reached_entry = True
             self.rig.timings[SPECS[Phase.BOOT_ENTRY].timing_key] = time.monotonic() - t0
             self.rig.timings[KEYS_HELD_BACK] = console.held_keys_back()
             self._follow_boot(machine, console, deadline)
         except MenuEntryMissing as exc:
             self.seen.menu_problem = str(exc)
+        except UnchosenBoot as exc:
+            self.seen.harness_failure = (
+                f"{exc}, again after a reset (before: {self.seen.unchosen_boots[0]!r}): the "
+                "case's entry could not be chosen, so nothing was judged"
+            )
         except HarnessTimeout as exc:
             if self.seen.reached_entry or console.first_output is None:
                 # The firmware had the boot in hand, or never said a word: its verdict.
@@ -274,6 +279,27 @@ class _CaseRun:
             log.info("%s: %s", self.case.id, exc)
         _poll_events(machine)
         console.snapshot("the end of the boot")
+
+    def _reach_entry(self, menu: OvmfMenu, deadline: Deadline) -> None:
+        """The case's source walks to its entry, watched for a boot the firmware begins on its
+        own. The first such boot is noticed at its first line and reset (said in the report's
+        ``unchosen_boots`` and ``restarts``), and the walk starts again from power-on, so the
+        verdict is always about the entry the case asked for; a second one ends the case as
+        ``error``: the harness could not choose, so it cannot judge."""
+        snapshot = self.rig.start_choice.snapshot if self.rig.start_choice else None
+        source, where = self.case.source, self.rig.locations
+        with menu.watching_for_unchosen_boots():
+            try:
+                if snapshot is not None:
+                    menu.wake_in_boot_manager(snapshot.screen.read_bytes(), deadline)
+                    source.reach_entry_restored(self.case, menu, where, deadline)
+                else:
+                    source.reach_entry(self.case, menu, where, deadline)
+                return
+            except UnchosenBoot as exc:
+                self.seen.unchosen_boots.append(exc.started)
+                menu.reset(f"{exc}: the machine was reset to power-on to walk them again")
+            source.reach_entry(self.case, menu, where, deadline)
 
     def _restart(self, machine: Machine, why: str) -> None:
         """The firmware hung in its menus before the boot began: power-on again, said in the
@@ -297,7 +323,7 @@ class _CaseRun:
             if machine.guest_powered_off() or machine.death_notice() is not None:
                 return  # what the guest printed last is taken in when the console closes
             console.check_alive()  # a lost serial line is the harness's, not the firmware's
-            plain = console.plain
+            plain = console.plain_since_power_on
             self._check_started_entry(plain)
             assert self.rig.image is not None
             if (line := self.rig.image.expected_line(plain)) is not None:
@@ -306,9 +332,7 @@ class _CaseRun:
             if (phase := _latest_phase(plain, proof_line)) and phase != label:
                 label = phase
                 self.progress(label)
-            on_menu = bool(console.screen.rows_with("Boot Manager Menu")) or bool(
-                console.screen.menu_rows("Boot Maintenance Manager")
-            )
+            on_menu = on_a_menu(console.screen)
             menu_left = menu_left or not on_menu
             if menu_left and on_menu and proof_line not in plain:
                 self.seen.returned_to_menu = True
@@ -392,6 +416,11 @@ class _CaseRun:
             raise SerialLineLost(judgement.summary)
         if self.seen.expected_line is not None and judgement.verdict == "booted":
             judgement.summary = "the expected line appeared; the harness stopped the guest"
+        if self.seen.unchosen_boots:
+            judgement.summary += (
+                f" (after a reset: the firmware had first started "
+                f"{self.seen.unchosen_boots[0]!r} on its own)"
+            )
         where = self.rig.locations
         return CaseResult(
             self.case, judgement, self.rig.accel, self.files.folder, self.rig.timings,
@@ -402,6 +431,7 @@ class _CaseRun:
                      "boot_url": where.boot_url, "nonce": image.nonce,
                      "image_path": where.image_path, "image_size": image.size,
                      "servers": sorted(self.rig.services), "restarts": self.seen.restarts,
+                     "unchosen_boots": self.seen.unchosen_boots,
                      **self._start_details()},
         )  # fmt: skip
 
@@ -456,7 +486,7 @@ class _CaseRun:
             boot_url=where.boot_url,
             proof_line=self._proof_line(),
             reached_boot_entry=self.seen.reached_entry,
-            console=parse_console(console.plain, self._proof_line()),
+            console=parse_console(console.plain_since_power_on, self._proof_line()),
             servers=ServerLogs.from_case_dir(self.files.folder),
             shutdown_event=event.data if event else None,
             firmware_output=console.first_output is not None,
