@@ -202,6 +202,8 @@ class _CaseRun:
         result.console_tail = self._console_tail()
         result.log_tails = self.rig.log_tails()
         result.details.update(self._start_details())
+        if self.rig.firmware is not None:  # which build was chosen, even if it never ran
+            result.details["firmware"] = str(self.rig.firmware.code)
         return result
 
     def execute(self) -> CaseResult:
