@@ -491,6 +491,10 @@ def with_user_tree(
 class FirmwareProfile(Part):
     kind = "firmware"
     secure_boot: ClassVar[bool] = False
+    secure_boot_readings: ClassVar[frozenset[str]] = frozenset({"0", "absent"})
+    """The SecureBoot variable's readings in a chain's initrd (``phases.SECURE_BOOT_READINGS``)
+    that agree with this profile. Secure Boot off has two forms, one per kind of build: a build
+    with Secure Boot support sets it to 0, one without (Debian 13's plain OVMF) defines none."""
 
     def trust(self, program: Path, workdir: Path) -> Path | None:
         """Make ``program`` (what the harness built) trusted; the certificate to enroll."""
@@ -512,12 +516,15 @@ SECURE_BOOT_ARGS = ("-machine", "smm=on", "-global", "driver=cfi.pflash01,proper
 @dataclass(frozen=True)
 class SecureBoot(FirmwareProfile):
     """OVMF's Secure Boot build with Microsoft's keys enrolled (a private copy of the ``.ms``
-    vars). ``sign``: the harness signs what it built (the proof image, a chain's GRUB) with a
-    throw-away key and enrolls its certificate in db; without, it is neither signed nor
-    enrolled, and must be refused."""
+    vars), as discovered or the user's own (``ovmf-secboot-code``/``ovmf-secboot-vars``,
+    ``firmware.find_secure_boot_firmware``). ``sign``: the harness signs what it built (the
+    proof image, a chain's GRUB) with a throw-away key and enrolls its certificate in db;
+    without, it is neither signed nor enrolled, and must be refused."""
 
     sign: bool = True
     secure_boot = True
+    secure_boot_readings = frozenset({"1"})
+    """Only 1: an absent variable here means the build that ran has no Secure Boot at all."""
 
     def id_words(self, case: Case) -> tuple[tuple[int, str], ...]:
         return ((RANK_FAULT, "secureboot" if self.sign else "secureboot-unsigned"),)

@@ -34,6 +34,8 @@ class Settings:
 
     ovmf_code: Path | None = None
     ovmf_vars: Path | None = None
+    ovmf_secboot_code: Path | None = None
+    ovmf_secboot_vars: Path | None = None
     qemu: str = "qemu-system-x86_64"
     arch: Arch = "x86_64"
     accel: Accel = "auto"
@@ -192,6 +194,16 @@ OPTIONS: dict[str, Option] = {
     ),
     "ovmf_vars": Option(
         "OVMF vars template, copied per case and never written (default: the code's template)",
+        convert_value=_absolute_path,
+    ),
+    "ovmf_secboot_code": Option(
+        "the Secure Boot OVMF code volume that Secure Boot cases run (built with SMM; default: "
+        "found through QEMU's firmware descriptors, then OVMF_CODE_4M.secboot.fd)",
+        convert_value=_absolute_path,
+    ),
+    "ovmf_secboot_vars": Option(
+        "the vars template of Secure Boot cases, with the keys enrolled (PK, KEK, db: "
+        "OVMF_VARS_4M.ms.fd); copied per case and never written (default: the descriptor's)",
         convert_value=_absolute_path,
     ),
     "qemu": Option("QEMU binary (default: the architecture's, qemu-system-x86_64)"),

@@ -21,7 +21,7 @@ from .accel import resolve_accel
 from .arch import SPECS, ArchSpec, arch_spec, qemu_for
 from .config import Settings
 from .errors import HarnessError
-from .firmware import Firmware, find_arch_firmware, find_firmware
+from .firmware import Firmware, find_arch_firmware, find_secure_boot_firmware
 from .network import ROOTLESS_FIX, TUN_DEVICE, Lab, new_tag
 from .services.apache2 import Apache2
 from .services.base import Binary
@@ -228,7 +228,7 @@ def tool_checks(settings: Settings, lookup: Lookup | None = None) -> list[Check]
     except HarnessError as exc:
         checks.append(Check("OVMF", False, str(exc), "apt-get install ovmf, or pass --ovmf-code"))
     try:
-        secure = find_firmware(secure_boot=True)
+        secure = find_secure_boot_firmware(settings, arch_spec(settings.arch))
         checks.append(
             Check(
                 "OVMF Secure Boot",

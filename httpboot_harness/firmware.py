@@ -10,6 +10,7 @@ wrong: a missing or unreadable file, a file that is not a firmware volume, a var
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from collections.abc import Iterable
@@ -119,6 +120,84 @@ def find_arch_firmware(settings: Settings, arch: ArchSpec) -> Firmware:
     return find_firmware(arch=arch)
 
 
+SECURE_BOOT_CODE_SETTING, SECURE_BOOT_VARS_SETTING = "ovmf-secboot-code", "ovmf-secboot-vars"
+SECURE_BOOT_EXAMPLE = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd with OVMF_VARS_4M.ms.fd"
+SECURE_BOOT_PAIR = "OVMF_VARS_4M.ms.fd for OVMF_CODE_4M.secboot.fd"
+
+
+def find_secure_boot_firmware(settings: Settings, arch: ArchSpec) -> Firmware:
+    """The build and vars template of the Secure Boot profile: the user's own
+    (``ovmf-secboot-code``/``ovmf-secboot-vars``) when given for this architecture (the setting
+    ``arch``), else discovery of a build with Secure Boot, SMM and enrolled keys.
+
+    ``ovmf-code`` never reaches these cases: it is a plain build, and a Secure Boot case run on
+    one says nothing about Secure Boot. A given template is checked for its Platform Key, since
+    a store without one leaves the firmware in setup mode, where Secure Boot is off and every
+    case would fail at its initrd for a reason that is the input's, not the commit's."""
+    code, template = settings.ovmf_secboot_code, settings.ovmf_secboot_vars
+    if settings.arch != arch.name or (code is None and template is None):
+        return find_firmware(arch=arch, secure_boot=True)
+    for setting, path in ((SECURE_BOOT_CODE_SETTING, code), (SECURE_BOOT_VARS_SETTING, template)):
+        if path is not None and not path.exists():
+            raise UsageError(
+                f"{setting} {path} does not exist; fix: pass the path of an existing file "
+                f"(Debian's ovmf package: {SECURE_BOOT_EXAMPLE}), or leave {setting} unset "
+                "to use the Secure Boot build found on this machine"
+            )
+    if template is not None:
+        check_volume(template, f"OVMF Secure Boot vars ({SECURE_BOOT_VARS_SETTING})",
+                     min_bytes=MIN_VARS_BYTES)  # fmt: skip
+        check_enrolled_keys(template)
+    if code is None:  # the user's own keys with the build found here
+        found = find_firmware(vars_template=template, arch=arch, secure_boot=True)
+        check_pair(
+            found.code, found.vars_template, arch, SECURE_BOOT_VARS_SETTING, SECURE_BOOT_PAIR
+        )
+        return dataclasses.replace(
+            found, why=f"{found.why}; vars given ({SECURE_BOOT_VARS_SETTING})"
+        )
+    check_volume(code, f"OVMF Secure Boot code ({SECURE_BOOT_CODE_SETTING})")
+    if template is None:
+        template = _secure_boot_template(code, arch)
+    check_pair(code, template, arch, SECURE_BOOT_VARS_SETTING, SECURE_BOOT_PAIR)
+    return Firmware(code, template, f"given explicitly ({SECURE_BOOT_CODE_SETTING})")
+
+
+def _secure_boot_template(code: Path, arch: ArchSpec) -> Path:
+    """The enrolled-keys template a Secure Boot descriptor names for ``code``. No file-name
+    guess: beside a Secure Boot code file lie templates with and without keys (and test keys,
+    ``.snakeoil``), and only the one with Microsoft's keys boots Debian's shim."""
+    for _, candidate in _descriptor_candidates(arch, secure_boot=True):
+        if candidate.code == code:
+            return candidate.vars_template
+    raise UsageError(
+        f"{SECURE_BOOT_CODE_SETTING} {code} is given without {SECURE_BOOT_VARS_SETTING}, and no "
+        "QEMU firmware descriptor with enrolled keys names that code file, so which vars "
+        f"template holds its keys cannot be told; fix: pass {SECURE_BOOT_VARS_SETTING} with the "
+        "template that has Microsoft's keys enrolled (OVMF_VARS_4M.ms.fd beside "
+        "OVMF_CODE_4M.secboot.fd)"
+    )
+
+
+def check_enrolled_keys(template: Path) -> None:
+    """A Secure Boot template must hold a Platform Key (PK): without one the firmware is in
+    setup mode, Secure Boot is off, and shim's chain of trust is never checked."""
+    from virt.firmware.varstore import autodetect
+
+    varstore = autodetect.open_varstore(str(template))
+    if varstore is None:
+        raise UsageError(
+            f"{SECURE_BOOT_VARS_SETTING} {template} is not a vars store virt-firmware can read; "
+            "fix: pass an OVMF VARS .fd file with keys enrolled (OVMF_VARS_4M.ms.fd)"
+        )
+    if "PK" not in varstore.get_varlist():
+        raise UsageError(
+            f"{SECURE_BOOT_VARS_SETTING} {template} has no keys enrolled (no PK: the firmware "
+            "would run in setup mode, Secure Boot off); fix: pass the template with Microsoft's "
+            "keys enrolled (OVMF_VARS_4M.ms.fd, not OVMF_VARS_4M.fd)"
+        )
+
+
 def _matching_vars(code: Path, arch: ArchSpec) -> Path:
     """For an explicit code file, its descriptor's vars template or the file beside it."""
     for _, candidate in _descriptor_candidates(arch):
@@ -209,7 +288,13 @@ X86_FLASH_SIZES = (1 << 20, 2 << 20, 4 << 20)
 """The flash sizes of OVMF builds (FD_SIZE_1MB/2MB/4MB): its CODE and VARS files add up to one."""
 
 
-def check_pair(code: Path, vars_template: Path, arch: ArchSpec) -> None:
+def check_pair(
+    code: Path,
+    vars_template: Path,
+    arch: ArchSpec,
+    vars_setting: str = "ovmf-vars",
+    example: str = "OVMF_VARS_4M.fd for OVMF_CODE_4M.fd",
+) -> None:
     """An x86 OVMF build's code and vars halves fill one flash of 1, 2 or 4 MiB together.
 
     A vars file of another build (the 2 MiB build's 128 KiB store beside a 4 MiB code) is not
@@ -224,8 +309,7 @@ def check_pair(code: Path, vars_template: Path, arch: ArchSpec) -> None:
     raise UsageError(
         f"OVMF vars file {vars_template} ({vars_size} bytes) does not belong to the code file "
         f"{code} ({code_size} bytes): together they must fill a 1, 2 or 4 MiB flash; "
-        "fix: pass --ovmf-vars with the VARS file built with that code (OVMF_VARS_4M.fd for "
-        "OVMF_CODE_4M.fd)"
+        f"fix: pass --{vars_setting} with the VARS file built with that code ({example})"
     )
 
 

@@ -388,8 +388,39 @@ def _prove_kernel(ev: Evidence) -> str | None:
     return f"{fetched}; {said}{got}"
 
 
-def _expected_secure_boot(ev: Evidence) -> str:
-    return "1" if ev.case.firmware.secure_boot else "0"
+SECURE_BOOT_READINGS = {
+    "0": "0 (Secure Boot off)",
+    "1": "1 (Secure Boot on)",
+    "absent": "absent (no SecureBoot variable: Secure Boot off)",
+}
+"""What the proof initrd's ``secureboot=`` means (``chain.init_script`` writes ``absent`` when
+efivarfs has no SecureBoot variable). A build without Secure Boot support defines no such
+variable at all (Debian 13's plain OVMF, edk2 2025.02); Debian 12's sets it to 0. Each firmware
+profile says which readings agree with it (``FirmwareProfile.secure_boot_readings``)."""
+
+
+def _secure_boot_said(reading: str) -> str:
+    return SECURE_BOOT_READINGS.get(reading, f"{reading} (not a value UEFI defines)")
+
+
+def _secure_boot_agrees(ev: Evidence, report: dict[str, str]) -> bool:
+    """The initrd's reading is one the case's firmware profile implies, whatever the build."""
+    return report["sb"] in ev.case.firmware.secure_boot_readings
+
+
+def _secure_boot_disagreement(ev: Evidence, report: dict[str, str]) -> str:
+    """The reading, what it means, and what the profile expected; a Secure Boot profile whose
+    firmware has no SecureBoot variable ran a build without Secure Boot, and the cause says so."""
+    firmware = ev.case.firmware
+    expected = " or ".join(_secure_boot_said(r) for r in sorted(firmware.secure_boot_readings))
+    said = f"the initrd saw SecureBoot={_secure_boot_said(report['sb'])}, expected {expected}"
+    if report["sb"] == "absent" and firmware.secure_boot:
+        said += (
+            ": the firmware that ran has no Secure Boot support; fix: give the Secure Boot "
+            "build (ovmf-secboot-code, e.g. OVMF_CODE_4M.secboot.fd) and its vars template "
+            "with enrolled keys (ovmf-secboot-vars, e.g. OVMF_VARS_4M.ms.fd)"
+        )
+    return said
 
 
 def _missing_certs(ev: Evidence, report: dict[str, str]) -> list[str]:
@@ -403,11 +434,12 @@ def _prove_initrd(ev: Evidence) -> str | None:
     report = _chain_report(ev)
     if fetched is None or report is None:
         return None
-    if report["sb"] != _expected_secure_boot(ev) or _missing_certs(ev, report):
+    if not _secure_boot_agrees(ev, report) or _missing_certs(ev, report):
         return None
     files = report["certs"].rstrip(",")
     certs = f", certificate files {files}" if files not in ("", "none") else ""
-    return f"{fetched}; console: {ev.proof_line!r} with SecureBoot={report['sb']}{certs}"
+    state = _secure_boot_said(report["sb"])
+    return f"{fetched}; console: {ev.proof_line!r} with SecureBoot={state}{certs}"
 
 
 # -- a user's own tree: its stages are proven by what they print (the expect line stands for all)
@@ -604,8 +636,8 @@ def _explain_initrd(ev: Evidence) -> str:
         return "GRUB did not fetch every initrd whole" + _stage_errors(ev) + _chain_gets(ev)
     if report is None:
         return "the initrd's proof line never appeared" + _stage_errors(ev)
-    if report["sb"] != _expected_secure_boot(ev):
-        return f"the initrd saw SecureBoot={report['sb']}, expected {_expected_secure_boot(ev)}"
+    if not _secure_boot_agrees(ev, report):
+        return _secure_boot_disagreement(ev, report)
     return f"the initrd did not find the certificate files {_missing_certs(ev, report)}"
 
 

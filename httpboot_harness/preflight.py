@@ -1,9 +1,10 @@
 """Bad input caught before anything starts, each as one line naming the problem and the fix.
 
 The command checks what it was given before it makes a namespace or starts a daemon: the
-firmware files (a volume, and a code/vars pair of one build) and the artifacts folder (writable,
-with room); a user's tree is checked where the settings are made (``config.Settings``). What
-only QEMU can judge
+firmware files (a volume, and a code/vars pair of one build; for Secure Boot cases their own
+build, ``ovmf-secboot-code``, and a template with keys enrolled, ``ovmf-secboot-vars``) and the
+artifacts folder (writable, with room); a user's tree is checked where the settings are made
+(``config.Settings``). What only QEMU can judge
 (an extra ``--qemu-arg``) is read from QEMU's own complaint when it refuses to start
 (:func:`rejected_qemu_arg`). Each is a ``UsageError``: exit 2, and 128 for ``bisect-run``, since
 no commit fixes a wrong path.
@@ -23,7 +24,7 @@ from .arch import ArchSpec
 from .cases import Case
 from .config import Settings
 from .errors import PrerequisiteError, UsageError
-from .firmware import find_arch_firmware
+from .firmware import find_arch_firmware, find_secure_boot_firmware
 
 MIN_FREE_BYTES = 64 << 20
 """Room a case needs in the artifacts folder: about 1 MiB for a proof-image case (vars copy,
@@ -33,11 +34,15 @@ capture, logs), tens of MiB for the seed's chain; less than this is a folder abo
 def check_inputs(settings: Settings, cases: Sequence[Case]) -> None:
     """Raise ``UsageError`` for the first bad input among the settings the cases will use."""
     for arch in _arches(cases):
-        if any(case.arch_spec is arch and not case.firmware.secure_boot for case in cases):
-            # A missing firmware (PrerequisiteError) stays each case's "error" row in the report;
-            # a file that is not one, or of another build, is the user's input: said here, once.
+        profiles = {case.firmware.secure_boot for case in cases if case.arch_spec is arch}
+        # A missing firmware (PrerequisiteError) stays each case's "error" row in the report;
+        # a file that is not one, or of another build, is the user's input: said here, once.
+        if False in profiles:
             with contextlib.suppress(PrerequisiteError):
                 find_arch_firmware(settings, arch)
+        if True in profiles:
+            with contextlib.suppress(PrerequisiteError):
+                find_secure_boot_firmware(settings, arch)
     check_artifacts_folder(settings.artifacts)
 
 

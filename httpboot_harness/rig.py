@@ -22,7 +22,7 @@ from .artifacts import CaseArtifacts
 from .cases import Case, Locations
 from .config import Settings
 from .errors import MachineError, PrerequisiteError
-from .firmware import Firmware, find_arch_firmware, find_firmware
+from .firmware import Firmware, find_arch_firmware, find_secure_boot_firmware
 from .machine import Machine, MachineSpec
 from .network import Addressing, Lab, new_tag
 from .payload import ProofImage, build_proof_image
@@ -93,8 +93,8 @@ class Rig:
             )
         secure_boot = self.case.firmware.secure_boot
         if secure_boot:
-            # The Secure Boot profile asks discovery for its own build; --ovmf-code is plain.
-            self.firmware = find_firmware(arch=arch, secure_boot=True)
+            # The Secure Boot profile has its own build (ovmf-secboot-*); --ovmf-code is plain.
+            self.firmware = find_secure_boot_firmware(self.settings, arch)
         else:
             self.firmware = find_arch_firmware(self.settings, arch)
         self.accel, self.accel_reason = resolve_accel(

@@ -205,6 +205,8 @@ class _CaseRun:
         result.log_tails = self.rig.log_tails()
         result.details.update(self._start_details())
         result.details["unchosen_boots"] = self.seen.unchosen_boots
+        if self.rig.firmware is not None:  # which build was chosen, even if it never ran
+            result.details["firmware"] = str(self.rig.firmware.code)
         return result
 
     def execute(self) -> CaseResult:

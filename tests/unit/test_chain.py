@@ -117,7 +117,9 @@ def test_secure_boot_state_must_match_the_profile() -> None:
     secure = dataclasses.replace(ev, case=dataclasses.replace(ev.case, firmware=SecureBoot()))
     judgement = judge(secure)
     assert judgement.phase == "initrd"
-    assert judgement.cause == "the initrd saw SecureBoot=0, expected 1"
+    assert judgement.cause == (
+        "the initrd saw SecureBoot=0 (Secure Boot off), expected 1 (Secure Boot on)"
+    )
 
 
 def test_missing_certificate_files_fail_the_initrd() -> None:

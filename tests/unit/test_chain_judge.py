@@ -9,7 +9,17 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from httpboot_harness.cases import case_by_id, with_user_tree
+import pytest
+
+from httpboot_harness.cases import (
+    CHAIN_CASES,
+    SECURE_BOOT_CASES,
+    FirmwareProfile,
+    PlainFirmware,
+    SecureBoot,
+    case_by_id,
+    with_user_tree,
+)
 from httpboot_harness.evidence import Evidence, judge, parse_console
 
 from .judge_edits import access, console, dhcp4, other_family_client, stop
@@ -250,13 +260,13 @@ def test_the_initrd_proof_names_the_certificate_files_it_found() -> None:
         f"GET {boot}/ssl.img 200 1459 bytes over http (GRUB 2.06-13+deb12u2); console: "
     )
     assert https.endswith(
-        "with SecureBoot=0, certificate files "
+        "with SecureBoot=0 (Secure Boot off), certificate files "
         "openssl/285397ef.0,openssl/server.pem,pem/285397ef.0,pem/server.pem"
     )
     http = chain_run(HTTP)
     assert judge(http).proven["initrd"] == (
         f"GET {INITRD} 200 1041674 bytes over http (GRUB 2.06-13+deb12u2); "
-        f"console: {http.proof_line!r} with SecureBoot=0"
+        f"console: {http.proof_line!r} with SecureBoot=0 (Secure Boot off)"
     )  # certs=none: no certificate files are claimed
 
 
@@ -264,7 +274,7 @@ def test_an_empty_certificate_list_claims_no_certificate_files() -> None:
     ev = chain_run(HTTP)
     empty = tuple(line.replace("certs=none", "certs=") for line in ev.console.stage_lines)
     proof = judge(console(ev, stage_lines=empty)).proven["initrd"]
-    assert proof.endswith("with SecureBoot=0")
+    assert proof.endswith("with SecureBoot=0 (Secure Boot off)")
 
 
 def test_a_report_without_its_fields_does_not_prove_the_initrd() -> None:
@@ -275,6 +285,90 @@ def test_a_report_without_its_fields_does_not_prove_the_initrd() -> None:
     judgement = judge(console(ev, stage_lines=bare))
     assert (judgement.verdict, judgement.phase) == ("failed", "initrd")
     assert judgement.cause == "the initrd's proof line never appeared"
+
+
+def secure_boot_reading(ev: Evidence, reading: str) -> Evidence:
+    """The recorded proof line with ``secureboot=<reading>`` in place of the recorded 0."""
+    lines = tuple(
+        line.replace(" secureboot=0 ", f" secureboot={reading} ")
+        if line.startswith(ev.proof_line) else line
+        for line in ev.console.stage_lines
+    )  # fmt: skip
+    assert lines != ev.console.stage_lines
+    return console(ev, stage_lines=lines)
+
+
+def under(ev: Evidence, firmware: FirmwareProfile) -> Evidence:
+    return dataclasses.replace(ev, case=dataclasses.replace(ev.case, firmware=firmware))
+
+
+ABSENT_OFF = "absent (no SecureBoot variable: Secure Boot off)"
+
+
+@pytest.mark.parametrize("name", [HTTP, HTTPS])
+@pytest.mark.parametrize(
+    ("reading", "said"), [("0", "0 (Secure Boot off)"), ("absent", ABSENT_OFF)]
+)
+def test_a_plain_builds_chain_is_off_with_secure_boot_zero_or_no_variable(
+    name: str, reading: str, said: str
+) -> None:
+    """Debian 12's plain OVMF sets SecureBoot=0; Debian 13's (edk2 2025.02) defines no
+    SecureBoot variable at all. Both are Secure Boot off, what the plain profile implies."""
+    ev = secure_boot_reading(chain_run(name), reading) if reading != "0" else chain_run(name)
+    assert isinstance(ev.case.firmware, PlainFirmware)
+    judgement = judge(ev)
+    assert (judgement.verdict, judgement.phase) == ("booted", None)
+    assert f" with SecureBoot={said}" in judgement.proven["initrd"]
+
+
+def test_every_plain_chain_case_accepts_both_forms_of_secure_boot_off() -> None:
+    """The rule is the profile's, not one build's: every built-in chain case without the
+    Secure Boot profile takes 0 and absent, and nothing else."""
+    plain = [c for c in CHAIN_CASES + SECURE_BOOT_CASES if not c.firmware.secure_boot]
+    secure = [c for c in CHAIN_CASES + SECURE_BOOT_CASES if c.firmware.secure_boot]
+    assert len(plain) == len(CHAIN_CASES)
+    assert secure
+    assert {c.firmware.secure_boot_readings for c in plain} == {frozenset({"0", "absent"})}
+    assert {c.firmware.secure_boot_readings for c in secure} == {frozenset({"1"})}
+
+
+def test_a_plain_builds_chain_that_saw_secure_boot_on_fails_at_the_initrd() -> None:
+    ev = secure_boot_reading(chain_run(HTTP), "1")
+    assert stop(ev) == ("failed", "initrd")
+    assert cause_of(ev) == (
+        f"the initrd saw SecureBoot=1 (Secure Boot on), expected 0 (Secure Boot off) or "
+        f"{ABSENT_OFF}"
+    )
+
+
+def test_a_secure_boot_chain_is_proven_only_by_secure_boot_one() -> None:
+    ev = under(secure_boot_reading(chain_run(HTTP), "1"), SecureBoot())
+    judgement = judge(ev)
+    assert (judgement.verdict, judgement.phase) == ("booted", None)
+    assert judgement.proven["initrd"].endswith(" with SecureBoot=1 (Secure Boot on)")
+    assert stop(under(chain_run(HTTP), SecureBoot())) == ("failed", "initrd")
+
+
+def test_a_secure_boot_chain_without_the_variable_names_a_build_without_secure_boot() -> None:
+    """Absent is Secure Boot off on any build; under the Secure Boot profile it means the code
+    that ran has no Secure Boot at all (a plain build given as the Secure Boot one)."""
+    ev = under(secure_boot_reading(chain_run(HTTP), "absent"), SecureBoot())
+    assert stop(ev) == ("failed", "initrd")
+    assert cause_of(ev) == (
+        f"the initrd saw SecureBoot={ABSENT_OFF}, expected 1 (Secure Boot on): the firmware "
+        "that ran has no Secure Boot support; fix: give the Secure Boot build "
+        "(ovmf-secboot-code, e.g. OVMF_CODE_4M.secboot.fd) and its vars template with enrolled "
+        "keys (ovmf-secboot-vars, e.g. OVMF_VARS_4M.ms.fd)"
+    )
+
+
+@pytest.mark.parametrize("firmware", [PlainFirmware(), SecureBoot()], ids=str)
+def test_a_secure_boot_reading_uefi_does_not_define_proves_no_profile(
+    firmware: FirmwareProfile,
+) -> None:
+    ev = under(secure_boot_reading(chain_run(HTTP), "7"), firmware)
+    assert stop(ev) == ("failed", "initrd")
+    assert cause_of(ev).startswith("the initrd saw SecureBoot=7 (not a value UEFI defines), ")
 
 
 def test_every_initrd_must_be_fetched_but_in_any_order() -> None:
