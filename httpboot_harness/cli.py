@@ -1,6 +1,6 @@
 """The ``httpboot-harness`` command: nightly matrices, firmware bisects, and manual server work.
 
-Exit codes of the commands that boot (matrix, run, bisect-run):
+Exit codes of the commands that boot (matrix, compare, run, bisect-run):
   0    every case met its expectation
   1    the firmware failed a case (a verdict other than the expected one)
   2    bad usage (unknown case id or marker, bad option value); bisect-run answers 128 instead,
@@ -21,12 +21,20 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from _pytest.mark.expression import Expression, ExpressionMatcher
 
 from .cases import ALL_CASES, DEFAULT_MATRIX, Case, case_by_id, default_matrix
+from .compare import (
+    FIRMWARE_FORM,
+    compare_document,
+    differences,
+    format_compare_table,
+    parse_builds,
+)
 from .config import OPTIONS, Settings, add_arguments
 from .console import plain_text
 from .doctor import boot_can_run, format_checks, run_checks
@@ -61,8 +69,19 @@ MATRIX_ONLY_SETTINGS = ("shard", "durations_from")
 """Settings only ``matrix`` takes: a shard of one case, or of a bisect, makes no sense."""
 
 
-def _common_options(parser: argparse.ArgumentParser, *, report: bool, matrix: bool = False) -> None:
-    skip = () if report else REPORT_SETTINGS
+COMPARE_SKIPS_SETTINGS = ("ovmf_code", "ovmf_vars")
+"""``compare`` takes every build's files from ``--firmware``: an --ovmf-code beside them would
+name a build without a label, or be silently replaced, so compare has no such flag."""
+
+
+def _common_options(
+    parser: argparse.ArgumentParser,
+    *,
+    report: bool,
+    matrix: bool = False,
+    skip_also: tuple[str, ...] = (),
+) -> None:
+    skip = (*(() if report else REPORT_SETTINGS), *skip_also)
     add_arguments(parser, skip=skip if matrix else (*skip, *MATRIX_ONLY_SETTINGS))
     parser.add_argument("-v", "--verbose", action="store_true", help="log what the harness does")
 
@@ -87,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="cases to run at once, or auto: as many as this machine carries (under TCG two "
         "per core, bounded by memory; default auto)",
     )
+    _compare_command(sub)
     run = sub.add_parser("run", help="run one case with its console streamed live")
     run.add_argument("case", help="case id, e.g. ipv6-https")
     bisect = sub.add_parser("bisect-run", help="for git bisect run: 0 good, 1 bad, 125 skip")
@@ -115,6 +135,35 @@ def build_parser() -> argparse.ArgumentParser:
         _common_options(command, report=True, matrix=command is matrix)
     _report_commands(sub)
     return parser
+
+
+def _compare_command(sub: Any) -> None:
+    """``compare``: the matrix's cases on two or more firmware builds, one table."""
+    compare = sub.add_parser(
+        "compare",
+        help="run the same cases on several firmware builds; one table, differences named",
+        description="Exit codes as for matrix: 0 every case met its expectation on every "
+        "build, 1 one did not, 125 one could not be judged, 2 bad input.",
+    )
+    compare.add_argument(
+        "select",
+        nargs="*",
+        help="case ids or marker expressions, as for matrix; default: the default matrix",
+    )
+    compare.add_argument(
+        "--firmware",
+        action="append",
+        metavar=FIRMWARE_FORM,
+        help="one build: a label (a word: a column, a JSON key, its artifacts folder) and its "
+        "code and vars files; at least two",
+    )
+    compare.add_argument(
+        "--jobs",
+        type=parse_jobs,
+        default="auto",
+        help="(case, build) pairs to run at once, or auto (as for matrix; default auto)",
+    )
+    _common_options(compare, report=True, skip_also=COMPARE_SKIPS_SETTINGS)
 
 
 def _report_commands(sub: Any) -> None:
@@ -186,6 +235,17 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.merge(cli=cli, env=os.environ)
 
 
+@dataclass(frozen=True)
+class Job:
+    """One boot for the job pool: a case with the settings it runs with, where its artifacts
+    go, and its name on the progress lines (``ipv4-http@d13`` when it runs on several builds)."""
+
+    case: Case
+    settings: Settings
+    artifacts: Path
+    name: str
+
+
 def run_cases(
     cases: Sequence[Case],
     settings: Settings,
@@ -195,27 +255,45 @@ def run_cases(
     durations: dict[str, float] | None = None,
 ) -> list[CaseResult]:
     """Run the cases, ``jobs`` at a time, each in its own namespace, with live progress."""
+    work = [Job(case, settings, artifacts, case.id) for case in cases]
+    return run_jobs(work, artifacts, jobs=jobs, durations=durations)
+
+
+def run_jobs(
+    work: Sequence[Job],
+    artifacts: Path,
+    *,
+    jobs: int = 1,
+    durations: dict[str, float] | None = None,
+) -> list[CaseResult]:
+    """Run each job, ``jobs`` at a time, in the order given, with one live progress for all;
+    the results come back in that order. The run's TLS material (``artifacts/tls``) is made
+    once and shared; ``durations`` are by case id, so every build of a case gets its estimate."""
     tls: TlsMaterial | None = None
-    if any(case.scheme == "https" for case in cases):
+    if any(job.case.scheme == "https" for job in work):
         try:
             tls = make_tls_material(artifacts / "tls", Addressing())
         except HarnessError as exc:  # every case would need it: none can be judged
-            return [harness_error_result(case, exc, artifacts) for case in cases]
-    live = LiveProgress([case.id for case in cases], estimates=durations, jobs=jobs)
+            return [harness_error_result(job.case, exc, job.artifacts) for job in work]
+    estimates = {
+        job.name: durations[job.case.id] for job in work if durations and job.case.id in durations
+    }
+    live = LiveProgress([job.name for job in work], estimates=estimates, jobs=jobs)
 
-    def one(case: Case) -> CaseResult:
+    def one(job: Job) -> CaseResult:
         result = run_case(
-            case, settings, artifacts, tls=tls, progress=lambda p: live.update(case.id, p)
-        )
+            job.case, job.settings, job.artifacts, tls=tls,
+            progress=lambda p: live.update(job.name, p),
+        )  # fmt: skip
         outcome = "as expected" if result.passed else "NOT as expected"
         phase = f" at {result.judgement.phase}" if result.judgement.phase else ""
-        live.finish(case.id, f"{result.judgement.verdict}{phase}, {outcome}")
+        live.finish(job.name, f"{result.judgement.verdict}{phase}, {outcome}")
         return result
 
     if jobs <= 1:
-        return [one(case) for case in cases]
+        return [one(job) for job in work]
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, cases))
+        return list(pool.map(one, work))
 
 
 def exit_code(results: Sequence[CaseResult]) -> int:
@@ -285,6 +363,76 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
     if settings.artifacts is None and code == EXIT_OK:
         shutil.rmtree(artifacts, ignore_errors=True)
         print("artifacts: removed, every case was as expected (--artifacts DIR keeps them)")
+    else:
+        print(f"artifacts: {artifacts}")
+    return code
+
+
+def compare_cases(settings: Settings, selectors: Sequence[str]) -> list[Case]:
+    """The cases ``compare`` runs: as for matrix, all of one architecture (the setting ``arch``,
+    which the builds are for: a case of another one would run on its discovered firmware, the
+    same on every build), none with Secure Boot (its profile finds its own build)."""
+    cases = select_cases(selectors) if selectors else list(default_matrix(settings.arch))
+    other = [case.id for case in cases if case.arch != settings.arch]
+    if other:
+        raise UsageError(
+            f"compare runs the --firmware builds on {settings.arch} cases; "
+            f"{', '.join(other)} {'is' if len(other) == 1 else 'are'} not; fix: select cases of "
+            f"one architecture and pass --arch with it (--arch aarch64 for AAVMF builds)"
+        )
+    secure = [case.id for case in cases if case.firmware.secure_boot]
+    if secure:
+        raise UsageError(
+            f"{', '.join(secure)} boot{'s' if len(secure) == 1 else ''} with Secure Boot, whose "
+            "build is found by discovery, not taken from --firmware: it would be the same on "
+            "every build; fix: leave Secure Boot cases out of compare"
+        )
+    return cases
+
+
+def _compare(args: argparse.Namespace, settings: Settings) -> int:
+    """``compare``: every (case, build) pair through one job pool, then the table and the
+    differences; artifacts under ``<artifacts>/<LABEL>/<case id>``."""
+    builds = parse_builds(args.firmware)
+    cases = compare_cases(settings, args.select)
+    per_build: dict[str, Settings] = {}
+    for build in builds:
+        # Only these two: a case of the setting `arch` takes them (firmware.find_arch_firmware).
+        per_build[build.label] = replace(settings, ovmf_code=build.code, ovmf_vars=build.vars)
+        try:  # a file that is not a volume, or vars of another build: named with its label
+            check_inputs(per_build[build.label], cases)
+        except UsageError as exc:
+            raise UsageError(f"--firmware {build.label}: {exc}") from None
+    artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-artifacts-"))
+    pairs = [(case, build.label) for case in cases for build in builds]
+    work = [
+        Job(case, per_build[label], artifacts / label, f"{case.id}@{label}")
+        for case, label in pairs
+    ]
+    jobs = jobs_here(per_build[builds[0].label]) if args.jobs == "auto" else args.jobs
+    results = run_jobs(work, artifacts, jobs=jobs)
+    _raise_usage_problem(results, artifacts, temporary=settings.artifacts is None)
+    rows_by_build: dict[str, list[dict[str, Any]]] = {build.label: [] for build in builds}
+    for (_case, label), result in zip(pairs, results, strict=True):
+        rows_by_build[label].append(result.to_report())
+    found = differences(rows_by_build)
+    rows, extra = compare_document(builds, rows_by_build, found)
+    if settings.report is not None:
+        write_report(settings.report, rows, extra=extra)
+    if settings.html is not None:
+        from .html_report import write_html
+
+        write_html(settings.html, rows, title="httpboot-harness firmware comparison")
+    print()
+    print(format_compare_table(rows_by_build, found), end="")
+    for job, result in zip(work, results, strict=True):
+        if result.error:
+            print(f"{job.name}: {result.error}", file=sys.stderr)
+    code = exit_code(results)
+    if settings.artifacts is None and code == EXIT_OK:
+        shutil.rmtree(artifacts, ignore_errors=True)
+        print("artifacts: removed, every case was as expected on every build "
+              "(--artifacts DIR keeps them)")  # fmt: skip
     else:
         print(f"artifacts: {artifacts}")
     return code
@@ -375,6 +523,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .tls_audit import run_audit
 
             return run_audit(settings, jobs=args.jobs)
+        if args.command == "compare":
+            return _compare(args, settings)
         return _boot(args, settings)
     except UsageError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)

@@ -5,7 +5,10 @@ axis (an inline SVG drawn by matplotlib, text kept as text), and for each case t
 expected its cause, console tail, the servers' last log lines and links to its artifacts. No
 script, no external style sheet, font or image: the file can be mailed or kept as a CI artifact.
 Rows carry ``id="case-<id>"`` and ``data-case`` so a browser test (or a person's search) finds
-them.
+them. Rows of ``compare`` carry ``firmware_label``: each is then named ``<id>@<label>`` (its
+anchors too, ``data-firmware`` holds the label), and when the rows hold several labels a
+section before the matrix shows the comparison, case x build, with its differences
+(``compare.differences``, the same the terminal lists).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from .compare import cell as compare_cell
+from .compare import comparison_grid, differences, group_by_label
 from .segments import HARNESS_ACTIVITY, MILESTONES, Segment, row_segments
 
 PLAIN_ACTIVITIES = (*dict.fromkeys(m.activity for m in MILESTONES), HARNESS_ACTIVITY)
@@ -34,6 +39,8 @@ body { font-family: sans-serif; margin: 1.5em; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; }
 th { background: #eee; }
+td.met { color: #186a18; }
+td.not-met { background: #fde8e8; color: #a00; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 tr.not-met td { background: #fde8e8; }
 tr.met td.result { color: #186a18; font-weight: bold; }
@@ -69,7 +76,7 @@ def timelines_svg(rows: Sequence[Mapping[str, Any]]) -> str:
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    drawn = [(str(row["id"]), row_segments(row)) for row in rows]
+    drawn = [(_name(row), row_segments(row)) for row in rows]
     failed_phases = list(dict.fromkeys(s.activity for _, pieces in drawn for s in pieces
                                        if s.failed))  # fmt: skip
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "httpboot"}):
@@ -124,13 +131,27 @@ def _case_anchor(case_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", case_id)
 
 
+def _name(row: Mapping[str, Any]) -> str:
+    """The row's name on the page: its case id, with ``@<label>`` for a build under comparison
+    (the same case appears once per build)."""
+    label = row.get("firmware_label")
+    return f"{row['id']}@{label}" if label is not None else str(row["id"])
+
+
+def _firmware_attribute(row: Mapping[str, Any]) -> str:
+    label = row.get("firmware_label")
+    return f" data-firmware='{html.escape(str(label))}'" if label is not None else ""
+
+
 def _artifacts_link(row: Mapping[str, Any], page: Path) -> str:
     """A link relative to the page: the case's folder where it exists here, else
-    ``<case id>/`` (the report kept in the folder that holds the case folders)."""
+    ``<case id>/`` (the report kept in the folder that holds the case folders; ``<label>/<case
+    id>/`` for a build under comparison)."""
     folder = Path(str(row.get("artifacts") or ""))
     if row.get("artifacts") and folder.is_dir():
         return os.path.relpath(folder, page.parent.absolute())
-    return f"{row['id']}/"
+    label = row.get("firmware_label")
+    return f"{label}/{row['id']}/" if label is not None else f"{row['id']}/"
 
 
 def _table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -140,16 +161,16 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
     out += [f"<th>{h}</th>" for h in head]
     out.append("</tr></thead><tbody>")
     for row in rows:
-        case_id = str(row["id"])
+        case_id, name = str(row["id"]), _name(row)
         met = bool(row.get("met_expectation"))
         timings = row.get("timings") or {}
         expected = str(row.get("expected", ""))
         if row.get("expected_phase"):
             expected += f" at {row['expected_phase']}"
         cells = [
-            f"<td><a href='#detail-{_case_anchor(case_id)}'>{html.escape(case_id)}</a></td>"
+            f"<td><a href='#detail-{_case_anchor(name)}'>{html.escape(name)}</a></td>"
             if not met or row.get("verdict") != "booted"
-            else f"<td>{html.escape(case_id)}</td>",
+            else f"<td>{html.escape(name)}</td>",
             f"<td>{html.escape(str(row.get('arch', 'x86_64')))}</td>",
             f"<td>{html.escape(expected)}</td>",
             f"<td>{html.escape(str(row.get('verdict', '')))}</td>",
@@ -160,20 +181,48 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
         ]  # fmt: skip
         state = "met" if met else "not-met"
         out.append(
-            f"<tr id='case-{_case_anchor(case_id)}' data-case='{html.escape(case_id)}' "
-            f"class='{state}'>{''.join(cells)}</tr>"
+            f"<tr id='case-{_case_anchor(name)}' data-case='{html.escape(case_id)}'"
+            f"{_firmware_attribute(row)} class='{state}'>{''.join(cells)}</tr>"
         )
     out.append("</tbody></table>")
     return "\n".join(out)
 
 
+def _comparison(rows: Sequence[Mapping[str, Any]]) -> str:
+    """Case x build, each cell as the terminal shows it, then the differences named; empty when
+    the rows hold fewer than two builds."""
+    by_build = group_by_label(rows)
+    if len(by_build) < 2:
+        return ""
+    head = "".join(f"<th>{html.escape(label)}</th>" for label in by_build)
+    out = ["<h2>Firmware builds compared</h2>",
+           f"<table id='compare'><thead><tr><th>case</th>{head}</tr></thead><tbody>"]  # fmt: skip
+    for case_id, cells in comparison_grid(by_build):
+        out.append(f"<tr data-case='{html.escape(case_id)}'><td>{html.escape(case_id)}</td>")
+        for label, row in zip(by_build, cells, strict=True):
+            state = "met" if row is not None and row.get("met_expectation") else "not-met"
+            out.append(f"<td class='{state}' data-firmware='{html.escape(label)}'>"
+                       f"{html.escape(compare_cell(row))}</td>")  # fmt: skip
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    found = differences(by_build)
+    if not found:
+        out.append("<p id='differences'>differences: none</p>")
+        return "\n".join(out)
+    out.append("<p>differences:</p><ul id='differences'>")
+    out += [f"<li data-case='{html.escape(d.case)}' data-field='{html.escape(d.field)}'>"
+            f"{html.escape(d.describe())}</li>" for d in found]  # fmt: skip
+    out.append("</ul>")
+    return "\n".join(out)
+
+
 def _detail(row: Mapping[str, Any], page: Path) -> str:
-    case_id = str(row["id"])
+    name = _name(row)
     link = _artifacts_link(row, page)
     parts = [
-        f"<section class='case' id='detail-{_case_anchor(case_id)}' "
-        f"data-failing-case='{html.escape(case_id)}'>",
-        f"<h3>{html.escape(case_id)}: {html.escape(str(row.get('verdict')))}"
+        f"<section class='case' id='detail-{_case_anchor(name)}' "
+        f"data-failing-case='{html.escape(str(row['id']))}'{_firmware_attribute(row)}>",
+        f"<h3>{html.escape(name)}: {html.escape(str(row.get('verdict')))}"
         + (f" at {html.escape(str(row['phase']))}" if row.get("phase") else "")
         + f", expected {html.escape(str(row.get('expected')))}</h3>",
         f"<p>{html.escape(str(row.get('summary') or ''))}</p>",
@@ -216,6 +265,9 @@ def render_html(
         items = "".join(f"<li>{html.escape(p)}</li>" for p in problems)
         body.append(f"<div class='problems'><strong>This report is incomplete:</strong>"
                     f"<ul>{items}</ul></div>")  # fmt: skip
+    comparison = _comparison(rows)
+    if comparison:
+        body.append(comparison)
     body += [_table(rows), "<h2>Where the time went</h2>",
              "<p>Each bar is one boot, cut where the timeline shows a milestone; every piece is "
              "named for what the firmware was doing then. A hatched piece is where a boot that "
@@ -233,7 +285,11 @@ def render_html(
 
 
 def write_html(
-    path: Path, rows: Sequence[Mapping[str, Any]], *, problems: Sequence[str] = ()
+    path: Path,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    problems: Sequence[str] = (),
+    title: str = "httpboot-harness report",
 ) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(rows, path, problems=problems))
+    path.write_text(render_html(rows, path, problems=problems, title=title))
