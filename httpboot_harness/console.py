@@ -37,10 +37,14 @@ COLUMNS, LINES = 80, 50
 MAX_COLUMNS, MAX_LINES = 320, 128
 """Beyond these a size or cursor move is taken for bytes mangled on a starved line."""
 HIGHLIGHT = ("white", "black")  # (foreground, background) of the selected menu entry
+
+
 def help_column(columns: int) -> int:
     """Where a setup page's help text begins: edk2's form browser gives prompts, values and
     help a third of the width each, so on 80 columns the help starts at column 55."""
     return (2 * columns) // 3 + 2
+
+
 HELP_MARKS = ("=Select Entry", "=Move Highlight", "Esc=Exit", "=Discard Changes")
 KEY_UP, KEY_DOWN, KEY_ENTER, KEY_ESC = b"\x1b[A", b"\x1b[B", b"\r", b"\x1b"
 KEY_F2 = b"\x1b[N"
@@ -143,7 +147,7 @@ class _LenientScreen(pyte.Screen):
 class _FirmwareStream(pyte.Stream):
     """pyte's parser, also passing on xterm's window operations (``CSI ... t``)."""
 
-    csi = {**pyte.Stream.csi, "t": "window_manipulation"}
+    csi = {**pyte.Stream.csi, "t": "window_manipulation"}  # noqa: RUF012 (pyte's own shape)
 
 
 class FirmwareScreen:

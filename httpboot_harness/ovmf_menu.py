@@ -616,14 +616,17 @@ class OvmfMenu:
             )
             self._settle(deadline)
             self._keep_screen(label)
-            shown = field_value(self.screen.text(), label, self.screen.size[0])
+            shown = self._field(label)
             if shown and value.startswith(shown):
                 return
             log.info("%r shows %r after typing %r; typing it again", label, shown, value)
 
+    def _field(self, label: str) -> str:
+        return field_value(self.screen.text(), label, self.screen.size[0])
+
     def _set_protocol(self, wanted: str, deadline: Deadline) -> None:
         """The form's one-of "Internet Protocol": Enter opens its list, a move and Enter pick."""
-        while field_value(self.screen.text(), PROTOCOL_FIELD, self.screen.size[0]).strip("<>") != wanted:
+        while self._field(PROTOCOL_FIELD).strip("<>") != wanted:
             self.choose(PROTOCOL_FIELD, deadline)
             before = self.screen.state()
             self.console.wait_for(

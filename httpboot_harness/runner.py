@@ -233,9 +233,7 @@ class _CaseRun:
                 self.files.write_console(console, machine.started_monotonic or 0.0)
             if self.seen.expected_line is None and self.rig.image is not None:
                 # The guest may have powered off right after the line (it is still the proof).
-                self.seen.expected_line = self.rig.image.expected_line(
-                    console.plain_since_power_on
-                )
+                self.seen.expected_line = self.rig.image.expected_line(console.plain_since_power_on)
         # The daemons have stopped now: lighttpd writes its buffered access log when it stops.
         end = machine.end()
         if self.seen.harness_failure is None and end.by_host and self.seen.expected_line is None:
