@@ -33,6 +33,7 @@ from .errors import (
     UsageError,
 )
 from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
+from .firmware_identity import identify
 from .machine import Machine
 from .netcapture import NetEvent, read_capture, wait_for_link_local_dad
 from .ovmf_menu import MenuEntryMissing, OvmfMenu
@@ -202,6 +203,7 @@ class _CaseRun:
         result.console_tail = self._console_tail()
         result.log_tails = self.rig.log_tails()
         result.details.update(self._start_details())
+        result.details.update(self._firmware_details())
         return result
 
     def execute(self) -> CaseResult:
@@ -365,6 +367,14 @@ class _CaseRun:
     def _warm(self) -> bool:
         return self.rig.start_choice is not None and self.rig.start_choice.snapshot is not None
 
+    def _firmware_details(self) -> dict[str, Any]:
+        """The report's ``firmware_version`` (one line) and ``firmware_identity`` (its parts),
+        read from the code image itself once the rig has chosen it (see firmware_identity)."""
+        if self.rig.firmware is None:
+            return {}
+        identity = identify(self.rig.firmware.code)
+        return {"firmware_version": identity.label, "firmware_identity": identity.fields()}
+
     def _start_details(self) -> dict[str, Any]:
         """The report's ``start`` (warm or cold); when a warm start was asked for and not given,
         ``start_reason``; when given, ``start_snapshot`` (the firmware key it was restored from)."""
@@ -402,7 +412,7 @@ class _CaseRun:
                      "boot_url": where.boot_url, "nonce": image.nonce,
                      "image_path": where.image_path, "image_size": image.size,
                      "servers": sorted(self.rig.services), "restarts": self.seen.restarts,
-                     **self._start_details()},
+                     **self._start_details(), **self._firmware_details()},
         )  # fmt: skip
 
     def _date_phases(self, machine: Machine, console: Console) -> None:
