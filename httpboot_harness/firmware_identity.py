@@ -270,8 +270,9 @@ def release_in_text(blob: bytes) -> str | None:
 
 
 def release_of(version: str | None) -> str | None:
-    """``YYYY.MM`` from a version that starts with the release (Debian's, or upstream's tag)."""
-    if not version or (match := _RELEASE_PREFIX.match(version)) is None:
+    """``YYYY.MM`` from a version that starts with the release (Debian's, after any epoch, or
+    upstream's tag)."""
+    if not version or (match := _RELEASE_PREFIX.match(version.split(":", 1)[-1])) is None:
         return None
     return f"{match[1]}.{match[2]}"
 

@@ -368,12 +368,18 @@ class _CaseRun:
         return self.rig.start_choice is not None and self.rig.start_choice.snapshot is not None
 
     def _firmware_details(self) -> dict[str, Any]:
-        """The report's ``firmware_version`` (one line) and ``firmware_identity`` (its parts),
-        read from the code image itself once the rig has chosen it (see firmware_identity)."""
+        """The report's ``firmware`` (the code path), ``firmware_version`` (one line) and
+        ``firmware_identity`` (its parts), read from the code image itself once the rig has
+        chosen it (see firmware_identity); an error row before that has none of them."""
         if self.rig.firmware is None:
             return {}
-        identity = identify(self.rig.firmware.code)
-        return {"firmware_version": identity.label, "firmware_identity": identity.fields()}
+        code = self.rig.firmware.code
+        identity = identify(code)
+        return {
+            "firmware": str(code),
+            "firmware_version": identity.label,
+            "firmware_identity": identity.fields(),
+        }
 
     def _start_details(self) -> dict[str, Any]:
         """The report's ``start`` (warm or cold); when a warm start was asked for and not given,
@@ -408,7 +414,6 @@ class _CaseRun:
             console_tail=self._console_tail(), log_tails=self.rig.log_tails(),
             timeline=timeline,
             details={"accel_reason": self.rig.accel_reason,
-                     "firmware": str(self.rig.firmware.code if self.rig.firmware else ""),
                      "boot_url": where.boot_url, "nonce": image.nonce,
                      "image_path": where.image_path, "image_size": image.size,
                      "servers": sorted(self.rig.services), "restarts": self.seen.restarts,

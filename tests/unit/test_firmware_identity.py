@@ -114,7 +114,8 @@ def test_nothing_legible_gives_nothing() -> None:
 @pytest.mark.parametrize(
     ("version", "release"),
     [("2022.11-6+deb12u2", "2022.11"), ("2026.08+ds-2", "2026.08"),
-     ("edk2-stable202505", "2025.05"), ("1.2.3", None), ("2024.13-1", None), (None, None)],
+     ("edk2-stable202505", "2025.05"), ("1:2023.05-2", "2023.05"), ("1.2.3", None),
+     ("2024.13-1", None), (None, None)],
 )  # fmt: skip
 def test_the_release_from_a_version(version: str | None, release: str | None) -> None:
     assert release_of(version) == release
@@ -185,6 +186,7 @@ def test_the_report_gets_the_label_and_the_parts(tmp_path: Path) -> None:
     run = SimpleNamespace(rig=SimpleNamespace(firmware=SimpleNamespace(code=code)))
     details = _CaseRun._firmware_details(cast(Any, run))
     assert details == {
+        "firmware": str(code),
         "firmware_version": "edk2 2031.05 (2031.05-1)",
         "firmware_identity": {"edk2": "2031.05", "build": "2031.05-1", "package": None,
                               "package_version": None},
