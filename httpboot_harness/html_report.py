@@ -155,8 +155,8 @@ def _artifacts_link(row: Mapping[str, Any], page: Path) -> str:
 
 
 def _table(rows: Sequence[Mapping[str, Any]]) -> str:
-    head = ("case", "architecture", "expected", "verdict", "phase", "firmware s", "total s",
-            "result")  # fmt: skip
+    head = ("case", "architecture", "firmware", "expected", "verdict", "phase", "firmware s",
+            "total s", "result")  # fmt: skip
     out = ["<table id='matrix'><thead><tr>"]
     out += [f"<th>{h}</th>" for h in head]
     out.append("</tr></thead><tbody>")
@@ -172,6 +172,7 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
             if not met or row.get("verdict") != "booted"
             else f"<td>{html.escape(name)}</td>",
             f"<td>{html.escape(str(row.get('arch', 'x86_64')))}</td>",
+            f"<td class='firmware'>{html.escape(str(row.get('firmware_version') or '-'))}</td>",
             f"<td>{html.escape(expected)}</td>",
             f"<td>{html.escape(str(row.get('verdict', '')))}</td>",
             f"<td>{html.escape(str(row.get('phase') or '-'))}</td>",
@@ -227,6 +228,8 @@ def _detail(row: Mapping[str, Any], page: Path) -> str:
         + f", expected {html.escape(str(row.get('expected')))}</h3>",
         f"<p>{html.escape(str(row.get('summary') or ''))}</p>",
     ]
+    if row.get("firmware_version"):
+        parts.append(f"<p>firmware: {html.escape(str(row['firmware_version']))}</p>")
     if row.get("cause"):
         parts.append(f"<p>cause: {html.escape(str(row['cause']))}</p>")
     if row.get("error"):

@@ -7,7 +7,10 @@ Shape, version 1 (keys may be added, these stay)::
                 "verdict": "booted" | "refused" | "failed" | "error",
                 "phase": <first phase without evidence, or null>, "accel": "tcg" | "kvm",
                 "timings": {"total": <s>, "firmware": <s from QEMU start to the image running>},
-                "artifacts": <path>, ...}],
+                "artifacts": <path>,
+                "firmware_version": "edk2 2026.08 (ovmf-generic 2026.08+ds-2)",
+                "firmware_identity": {"edk2": "2026.08", "build": "2026.08+ds-2",
+                                      "package": "ovmf-generic", "package_version": ...}, ...}],
      "selected": [<the case ids this run was to judge>], "shard": "K/N" | null}
 
 ``selected`` and ``shard`` let ``report merge`` tell a missing case or shard from a run that
@@ -36,15 +39,26 @@ def write_report(
 
 
 def format_table(rows: Iterable[Mapping[str, Any]]) -> str:
-    """case | arch | expected | verdict | phase | firmware s | total s | ok, one per case."""
-    header = ("case", "arch", "expected", "verdict", "phase", "firmware s", "total s", "result")
+    """case | arch | expected | verdict | phase | firmware s | total s | ok, one per case.
+
+    Which firmware ran: when every row ran the same one (a nightly matrix, a bisect step) it is
+    said once, ``firmware: <label>`` under the table; a column would repeat one long label on
+    every line. Only rows that ran different firmware (a merged report, ``--firmware-code`` per
+    architecture) get a ``firmware`` column after ``arch``."""
+    rows = list(rows)
+    versions = firmware_versions(rows)
+    column = len(versions) > 1
+    header = ("case", "arch", *(("firmware",) if column else ()), "expected", "verdict",
+              "phase", "firmware s", "total s", "result")  # fmt: skip
     lines = [header]
     for row in rows:
         timings = row.get("timings", {})
+        firmware = (str(row.get("firmware_version") or "-"),) if column else ()
         lines.append(
             (
                 str(row["id"]),
                 str(row.get("arch", "x86_64")),
+                *firmware,
                 str(row.get("expected", "")),
                 str(row["verdict"]),
                 str(row.get("phase") or "-"),
@@ -56,7 +70,16 @@ def format_table(rows: Iterable[Mapping[str, Any]]) -> str:
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     out = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
+    if len(versions) == 1:
+        out.append(f"firmware: {versions[0]}")
     return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+def firmware_versions(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """The distinct ``firmware_version`` labels of ``rows``, in first-seen order (rows that
+    ended before the firmware was chosen carry none)."""
+    labels = (row.get("firmware_version") for row in rows)
+    return list(dict.fromkeys(str(label) for label in labels if label))
 
 
 def _seconds(value: Any) -> str:

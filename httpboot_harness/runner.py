@@ -33,6 +33,7 @@ from .errors import (
     UsageError,
 )
 from .evidence import Evidence, Judgement, ServerLogs, judge, parse_console
+from .firmware_identity import identify
 from .machine import Machine
 from .netcapture import NetEvent, read_capture, wait_for_link_local_dad
 from .ovmf_menu import MenuEntryMissing, OvmfMenu, UnchosenBoot, on_a_menu
@@ -205,8 +206,7 @@ class _CaseRun:
         result.log_tails = self.rig.log_tails()
         result.details.update(self._start_details())
         result.details["unchosen_boots"] = self.seen.unchosen_boots
-        if self.rig.firmware is not None:  # which build was chosen, even if it never ran
-            result.details["firmware"] = str(self.rig.firmware.code)
+        result.details.update(self._firmware_details())
         return result
 
     def execute(self) -> CaseResult:
@@ -389,6 +389,20 @@ class _CaseRun:
     def _warm(self) -> bool:
         return self.rig.start_choice is not None and self.rig.start_choice.snapshot is not None
 
+    def _firmware_details(self) -> dict[str, Any]:
+        """The report's ``firmware`` (the code path), ``firmware_version`` (one line) and
+        ``firmware_identity`` (its parts), read from the code image itself once the rig has
+        chosen it (see firmware_identity); an error row before that has none of them."""
+        if self.rig.firmware is None:
+            return {}
+        code = self.rig.firmware.code
+        identity = identify(code)
+        return {
+            "firmware": str(code),
+            "firmware_version": identity.label,
+            "firmware_identity": identity.fields(),
+        }
+
     def _start_details(self) -> dict[str, Any]:
         """The report's ``start`` (warm or cold); when a warm start was asked for and not given,
         ``start_reason``; when given, ``start_snapshot`` (the firmware key it was restored from)."""
@@ -427,12 +441,11 @@ class _CaseRun:
             console_tail=self._console_tail(), log_tails=self.rig.log_tails(),
             timeline=timeline,
             details={"accel_reason": self.rig.accel_reason,
-                     "firmware": str(self.rig.firmware.code if self.rig.firmware else ""),
                      "boot_url": where.boot_url, "nonce": image.nonce,
                      "image_path": where.image_path, "image_size": image.size,
                      "servers": sorted(self.rig.services), "restarts": self.seen.restarts,
                      "unchosen_boots": self.seen.unchosen_boots,
-                     **self._start_details()},
+                     **self._start_details(), **self._firmware_details()},
         )  # fmt: skip
 
     def _date_phases(self, machine: Machine, console: Console) -> None:

@@ -125,3 +125,20 @@ def test_the_report_gathers_every_case_from_xdist_workers(
     outcome.assert_outcomes(passed=4)
     ids = [row["id"] for row in json.loads(report.read_text())["cases"]]
     assert ids == ["case-0", "case-1", "case-2", "case-3"]
+
+
+def test_a_bisect_step_names_the_firmware_it_judged(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    label = "edk2 2026.08 (ovmf-generic 2026.08+ds-2)"
+
+    def booted(cases: list[Case], *_args: object, **_kwargs: object) -> list[CaseResult]:
+        return [
+            CaseResult(case, BOOTED, "tcg", tmp_path, details={"firmware_version": label})
+            for case in cases
+        ]
+
+    monkeypatch.setattr(cli, "run_cases", booted)
+    monkeypatch.setattr(os, "geteuid", lambda: 0)
+    assert cli.main(["bisect-run", "ipv4-http", "--artifacts", str(tmp_path)]) == 0
+    assert f"\nfirmware: {label}\n" in capsys.readouterr().out

@@ -42,6 +42,38 @@ def test_table_has_one_line_per_case_and_marks_failures() -> None:
     assert "dhcp" in lines[3]
 
 
+SID = "edk2 2026.08 (ovmf-generic 2026.08+ds-2)"
+BOOKWORM = "edk2 2022.11 (ovmf 2022.11-6+deb12u2)"
+
+
+def test_one_firmware_is_named_once_under_the_table() -> None:
+    rows = [dict(ROW, firmware_version=SID), dict(ROW, id="ipv4-http", firmware_version=SID)]
+    lines = format_table(rows).splitlines()
+    assert lines[0].split()[:3] == ["case", "arch", "expected"]
+    assert lines[-1] == f"firmware: {SID}"
+    assert len(lines) == 5
+
+
+def test_several_firmware_get_a_column_and_no_line_under_the_table() -> None:
+    rows = [
+        dict(ROW, firmware_version=SID),
+        dict(ROW, id="ipv4-http", firmware_version=BOOKWORM),
+        dict(ROW, id="ipv4-tftp", verdict="error"),  # ended before the firmware was chosen
+    ]
+    lines = format_table(rows).splitlines()
+    assert lines[0].split()[:3] == ["case", "arch", "firmware"]
+    assert SID in lines[2]
+    assert BOOKWORM in lines[3]
+    assert lines[4].split()[2] == "-"
+    assert not any(line.startswith("firmware:") for line in lines)
+
+
+def test_rows_without_a_firmware_version_say_nothing_of_it() -> None:
+    lines = format_table([ROW]).splitlines()
+    assert len(lines) == 3
+    assert lines[0].split()[:3] == ["case", "arch", "expected"]
+
+
 def test_unknown_case_is_a_usage_error_with_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["run", "ipv5-http"]) == cli.EXIT_USAGE
     assert "unknown case id 'ipv5-http'" in capsys.readouterr().err

@@ -90,3 +90,13 @@ def test_an_artifacts_folder_that_exists_is_linked_relative_to_the_page(tmp_path
 def test_problems_are_shown_at_the_top(tmp_path: Path) -> None:
     page = render_html(default_rows(), tmp_path / "r.html", problems=["missing: shard 2/2"])
     assert page.index("missing: shard 2/2") < page.index("<table")
+
+
+def test_each_row_names_its_firmware(tmp_path: Path) -> None:
+    rows = default_rows()
+    rows[0] = dict(rows[0], firmware_version="edk2 2026.08 (ovmf-generic 2026.08+ds-2)")
+    page = render_html(rows, tmp_path / "report.html")
+    cells = re.findall(r"<td class='firmware'>([^<]*)</td>", page)
+    assert len(cells) == len(rows)
+    assert "edk2 2026.08 (ovmf-generic 2026.08+ds-2)" in cells
+    assert "-" in cells
