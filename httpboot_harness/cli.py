@@ -7,7 +7,9 @@ Exit codes of the commands that boot (matrix, compare, run, bisect-run):
        which makes ``git bisect run`` stop, since a typo says nothing about the commit
   125  the harness could not judge (a prerequisite is missing, a server or QEMU failed, the
        firmware file is absent): ``git bisect run`` skips such a commit instead of blaming it
-  130  interrupted by Ctrl-C (143 by SIGTERM); everything started was stopped
+  130  interrupted by Ctrl-C (143 by SIGTERM), in any state, within 10 s: every case in every
+       job stops where it is, and everything started was stopped (the temporary artifacts
+       folder is removed; --artifacts DIR keeps what was written)
 """
 
 from __future__ import annotations
@@ -19,14 +21,15 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from _pytest.mark.expression import Expression, ExpressionMatcher
 
+from . import stop
 from .cases import ALL_CASES, DEFAULT_MATRIX, Case, case_by_id, default_matrix
 from .compare import (
     FIRMWARE_FORM,
@@ -50,16 +53,20 @@ from .sharding import durations_from, pick
 from .timeline import format_timeline
 from .tls import TlsMaterial, make_tls_material
 from .tls_conditions import TLS_AUDIT_CASES
+from .waiting import Deadline
 
 EXIT_OK, EXIT_FIRMWARE_FAILED, EXIT_USAGE, EXIT_CANNOT_JUDGE = 0, 1, 2, 125
 EXIT_BISECT_ABORT, EXIT_INTERRUPTED = 128, 130
 
 
+BOOTING_COMMANDS = ("matrix", "run", "bisect-run", "tls-audit")
+"""Commands whose SIGINT and SIGTERM request a stop (:mod:`stop`) that every case's waits obey."""
 _TERMINATED: list[int] = []
 
 
 def _exit_on_sigterm(signum: int, _frame: object) -> None:
-    """SIGTERM unwinds like Ctrl-C, so every cleanup step still runs; the exit code is 143."""
+    """``serve``, ``packcert``: SIGTERM unwinds like Ctrl-C, so every cleanup step still runs;
+    the exit code is 143. (They wait in one thread only; the booting commands use :mod:`stop`.)"""
     _TERMINATED.append(signum)
     raise KeyboardInterrupt
 
@@ -281,6 +288,7 @@ def run_jobs(
     live = LiveProgress([job.name for job in work], estimates=estimates, jobs=jobs)
 
     def one(job: Job) -> CaseResult:
+        stop.check()  # a stop between two cases: the next one does not begin
         result = run_case(
             job.case, job.settings, job.artifacts, tls=tls,
             progress=lambda p: live.update(job.name, p),
@@ -292,8 +300,7 @@ def run_jobs(
 
     if jobs <= 1:
         return [one(job) for job in work]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(one, work))
+    return stop.run_parallel(one, work, jobs)
 
 
 def exit_code(results: Sequence[CaseResult]) -> int:
@@ -327,6 +334,23 @@ def _boot(args: argparse.Namespace, settings: Settings) -> int:
         selected = [case.id for case in cases]
         print(f"shard {settings.shard}: {', '.join(selected) or 'no case'}")
     artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-artifacts-"))
+    try:
+        return _boot_into(args, settings, cases, artifacts, selected=selected, durations=durations)
+    except KeyboardInterrupt:
+        if settings.artifacts is None:  # a stop leaves nothing of ours, this folder neither
+            shutil.rmtree(artifacts, ignore_errors=True)
+        raise
+
+
+def _boot_into(
+    args: argparse.Namespace,
+    settings: Settings,
+    cases: list[Case],
+    artifacts: Path,
+    *,
+    selected: list[str],
+    durations: dict[str, float],
+) -> int:
     if args.command == "run":
         sink = _console_writer()
         results = [run_case(cases[0], settings, artifacts, console_sink=sink)]  # type: ignore[arg-type]
@@ -503,7 +527,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return EXIT_CANNOT_JUDGE
+    if args.command in BOOTING_COMMANDS:
+        with stop.signals_handled():
+            return _guarded(args, settings, usage_exit)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    return _guarded(args, settings, usage_exit)
+
+
+def _guarded(args: argparse.Namespace, settings: Settings, usage_exit: int) -> int:
+    """The command, with every way it can end turned into a line and an exit code."""
     try:
         if args.command == "packcert":
             return _packcert(args.certificate, args.output)
@@ -522,10 +554,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "tls-audit":
             from .tls_audit import run_audit
 
-            return run_audit(settings, jobs=args.jobs)
-        if args.command == "compare":
-            return _compare(args, settings)
-        return _boot(args, settings)
+            code = run_audit(settings, jobs=args.jobs)
+        elif args.command == "compare":
+            code = _compare(args, settings)
+        else:
+            code = _boot(args, settings)
+        stop.check()  # a signal while the table was printed still ends the command as a stop
+        return code
     except UsageError as exc:
         print(f"httpboot-harness: {exc}", file=sys.stderr)
         return usage_exit
@@ -541,8 +576,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return EXIT_CANNOT_JUDGE
     except KeyboardInterrupt:
-        print("httpboot-harness: interrupted; everything it started was stopped", file=sys.stderr)
-        return 128 + _TERMINATED[0] if _TERMINATED else EXIT_INTERRUPTED
+        if stop.requested():
+            code, by = stop.exit_code(), stop.signal_name()
+        else:  # serve, packcert; or a KeyboardInterrupt the handlers did not make
+            code = 128 + _TERMINATED[0] if _TERMINATED else EXIT_INTERRUPTED
+            by = signal.Signals(code - 128).name
+        if stop.requested() and _workers_left():
+            _leave_now(code, by)
+        print(f"httpboot-harness: interrupted ({by}); everything it started was stopped",
+              file=sys.stderr)  # fmt: skip
+        return code
+
+
+def _workers_left() -> list[threading.Thread]:
+    """Worker threads still tearing down their case after the bounded wait of a stop; the
+    interpreter's exit would wait for them without a bound."""
+    main_thread = threading.main_thread()
+    workers = [t for t in threading.enumerate() if t is not main_thread and not t.daemon]
+    finishing = Deadline(1.0)  # a pool's worker whose case is done may take a moment to end
+    for worker in workers:
+        worker.join(timeout=finishing.remaining())
+    return [t for t in workers if t.is_alive()]
+
+
+def _leave_now(code: int, by: str) -> NoReturn:
+    """The last resort of a stop: end this run's own processes, namespaces and folders as a
+    sweep would, and leave at once, so the exit stays within its bound."""
+    from .sweep import sweep_own
+    from .warm_start import WARM_STARTS
+
+    swept = sweep_own()
+    WARM_STARTS.close()
+    print(
+        f"httpboot-harness: interrupted ({by}); cases still tearing down after "
+        f"{stop.UNWIND_SECONDS:.0f} s were ended"
+        + (f": {'; '.join(swept.lines())}" if swept else ""),
+        file=sys.stderr,
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from typing import IO
 
 import pyte
 
+from . import stop
 from .errors import HarnessTimeout, InfrastructureError, MachineError
 from .terminal import EscapeRestarter, TerminalDecoder
 from .waiting import Deadline
@@ -285,17 +286,31 @@ class Console:
         self._reader.start()
 
     def _await_relay(self, seconds: float = 15.0) -> None:
-        """Wait until the relay has the pipes open; the guest is resumed only then."""
+        """Wait until the relay has the pipes open; the guest is resumed only then. A stop
+        meanwhile ends the relay here: the caller has no Console to close yet."""
         line = b""
-        if self._relay.stdout is not None:
-            ready, _, _ = select.select([self._relay.stdout], [], [], seconds)
-            line = self._relay.stdout.readline() if ready else b""
+        deadline = Deadline(seconds)
+        try:
+            while self._relay.stdout is not None and not deadline.expired():
+                stop.check()
+                slice_ = min(0.2, deadline.remaining())
+                ready, _, _ = select.select([self._relay.stdout], [], [], slice_)
+                if ready:
+                    line = self._relay.stdout.readline()
+                    break
+        except stop.Interrupted:
+            self._end_relay()
+            raise
         if line.strip() != b"ready":
-            self._relay.kill()
-            self._relay.wait()
-            self._close_pipes()
+            self._end_relay()
             said = line.decode(errors="replace").strip() or f"no word within {seconds:.0f} s"
             raise MachineError(f"the serial relay could not start: {said}")
+
+    def _end_relay(self) -> None:
+        self._relay.kill()
+        self._relay.wait()
+        self._close_pipes()
+        self._raw_file.close()
 
     def _close_pipes(self) -> None:
         for pipe in (self._relay.stdin, self._relay.stdout):
@@ -324,7 +339,16 @@ class Console:
     # -- reading ---------------------------------------------------------------------------
     def pump(self, timeout: float) -> bool:
         """Take in what the reader thread received, waiting up to ``timeout`` for the first
-        chunk; False when nothing came."""
+        chunk; False when nothing came. Every menu walk and the boot loop read through here, so
+        a requested stop raises :class:`stop.Interrupted` here (before the wait and after it)."""
+        stop.check()
+        took = self._pump(timeout)
+        stop.check()
+        return took
+
+    def _pump(self, timeout: float) -> bool:
+        """:meth:`pump` without the stop check: :meth:`close` takes in the last bytes also on
+        the way out of a stop."""
         try:
             item = self._chunks.get(timeout=max(timeout, 0.001))
         except queue.Empty:
@@ -434,7 +458,9 @@ class Console:
         self._keys_sent.append(time.monotonic())
 
     def check_alive(self) -> None:
-        """MachineGone when QEMU ended; SerialLineLost when the line broke while QEMU runs."""
+        """MachineGone when QEMU ended; SerialLineLost when the line broke while QEMU runs;
+        Interrupted when a stop was requested."""
+        stop.check()
         death = self._alive()
         if death is not None:
             raise MachineGone(death)
@@ -477,6 +503,6 @@ class Console:
         self._close_pipes()
         self._stop.set()
         self._reader.join(timeout=READER_JOIN_SECONDS)
-        while self.pump(0.0):  # keep what arrived before the thread stopped
+        while self._pump(0.0):  # keep what arrived before the thread stopped
             pass
         self._raw_file.close()

@@ -32,6 +32,7 @@ from typing import Any, TypeVar, cast
 from qemu.qmp import QMPClient
 from qemu.qmp.protocol import ConnectError
 
+from . import stop
 from .errors import HarnessTimeout, InfrastructureError, MachineError, QmpError
 from .labstate import own_prefix
 from .network import TAP
@@ -172,6 +173,7 @@ class Qmp:
         sent = f"connect to {self._path}"
         attempts, interval = 0, 0.02
         while True:
+            stop.check()  # a stop while QEMU starts: the launch's cleanup closes the client
             attempts += 1
             try:
                 self._run(self._client.connect(str(self._path)), deadline.remaining(), sent)

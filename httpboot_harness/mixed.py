@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from pathlib import Path
 from typing import Any
 
+from . import stop
 from .accel import resolve_accel
 from .arch import qemu_for
 from .artifacts import CaseArtifacts
@@ -221,8 +221,9 @@ def _run(
         for guest in guests:
             assert guest.machine is not None
             guest.machine.resume()
-        with ThreadPoolExecutor(max_workers=len(guests)) as pool:
-            list(pool.map(lambda g: _drive(g, folder / "tcpdump" / CAPTURE_FILE, deadline), guests))
+        # Each guest's walk in a thread of its own; a stop reaches both (stop.run_parallel).
+        capture_file = folder / "tcpdump" / CAPTURE_FILE
+        stop.run_parallel(lambda g: _drive(g, capture_file, deadline), guests, len(guests))
         for guest in guests:
             assert guest.console is not None
             assert guest.machine is not None

@@ -102,6 +102,10 @@ class Lab:
             else:
                 _ip("netns", "add", self.name, what=f"create network namespace {self.name}")
         except BaseException:
+            if self._holder is not None:  # a stop while the holder was entering its namespaces
+                holder, self._holder = self._holder, None
+                forget(self.name)
+                holder.stop()
             self._record.release()
             raise
         self._created = True

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from . import stop
 from .cases import ALL_CASES, MARKERS, Case
 from .config import OPTIONS, Settings, option_flag
 from .errors import UsageError
@@ -140,7 +141,8 @@ def httpboot_run(
     def run(case: Case) -> CaseResult:
         tls = httpboot_tls if case.scheme == "https" else None
 
-        result = run_case(case, httpboot_settings, httpboot_artifacts, tls=tls)
+        with stop.signals_handled():  # SIGINT/SIGTERM mid-boot: torn down, then pytest's stop
+            result = run_case(case, httpboot_settings, httpboot_artifacts, tls=tls)
         request.node.stash[RESULT_KEY] = result
         row = result.to_report()
         request.node.user_properties.append((REPORT_PROPERTY, json.dumps(row)))

@@ -307,7 +307,10 @@ def _reap_adopted(pgid: int) -> bool:
 def _poll(condition: Callable[[], bool], seconds: float) -> bool:
     """True as soon as ``condition`` holds, False when ``seconds`` passed without it."""
     try:
-        wait_until(condition, deadline=Deadline(seconds), what="", poll=0.01, max_poll=0.1)
+        wait_until(
+            condition, deadline=Deadline(seconds), what="", poll=0.01, max_poll=0.1,
+            stoppable=False,  # a cleanup step: it runs on the way out of a stop too
+        )  # fmt: skip
     except HarnessTimeout:
         return False
     return True

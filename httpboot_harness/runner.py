@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import stop
 from .artifacts import CaseArtifacts
 from .cases import Case, with_user_tree
 from .config import Settings
@@ -136,8 +137,10 @@ def run_case(
     console_sink: ConsoleSink | None = None,
 ) -> CaseResult:
     """Boot ``case`` and judge it; artifacts go to ``artifacts/<case id>``. Never raises for the
-    harness's own trouble: that becomes the verdict "error". KeyboardInterrupt cleans up and
-    propagates."""
+    harness's own trouble: that becomes the verdict "error". A stop (:class:`stop.Interrupted`,
+    raised by any wait once SIGINT or SIGTERM asked for it) and KeyboardInterrupt clean up and
+    propagate: they say nothing about the firmware, so no verdict is written."""
+    stop.check()
     started = time.monotonic()
     case = with_user_tree(case, settings.boot_tree, settings.boot_path, settings.expect)
     files = CaseArtifacts(artifacts, case.id)

@@ -138,6 +138,7 @@ def _end(procs: list[psutil.Process]) -> None:
             lambda: not any(_running(p) for p in procs),
             deadline=Deadline(KILL_WAIT),
             what="killed processes to end",
+            stoppable=False,  # removing leftovers is cleanup, also on the way out of a stop
         )
     except HarnessTimeout:
         left = [p.pid for p in procs if _running(p)]
@@ -194,6 +195,40 @@ def sweep(*, announce: bool = True) -> Swept:
         swept.records.append(record.tag)
     if swept and announce:
         log.warning("removed what an earlier, killed run left: %s", "; ".join(swept.lines()))
+    return swept
+
+
+def sweep_own() -> Swept:
+    """End this run's own processes, namespaces, folders and records, as a sweep ends a killed
+    run's: the last resort of a stop whose cases did not tear down in time (``stop``), done
+    just before the process leaves without waiting for them."""
+    me = os.getpid()
+    prefix = labstate.own_prefix()
+    swept = Swept()
+    records = [r for r in labstate.records() if r.owner_pid == me]
+    victims: list[psutil.Process] = []
+    for proc in psutil.process_iter():
+        tag = process_tag(proc) if proc.pid != me else None
+        if tag is not None and tag.startswith(prefix):
+            with contextlib.suppress(psutil.Error):
+                swept.processes.append(f"{proc.pid} {proc.name()} ({tag})")
+                victims.append(proc)
+    victims += [h for r in records if (h := _holder(r)) is not None and h not in victims]
+    _end(victims)
+    for name in netns.listnetns():
+        if name.startswith(prefix):
+            remove_namespace(name)
+            swept.namespaces.append(name)
+    temp = Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        folders = [p for p in temp.iterdir() if p.name.startswith(prefix) and p.is_dir()]
+        folders += [Path(p) for r in records for p in r.paths if Path(p).exists()]
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+            swept.folders.append(str(folder))
+    for record in records:
+        record.release()
+        swept.records.append(record.tag)
     return swept
 
 

@@ -10,6 +10,7 @@ capture), the assessment, and the cause from the server's side. Exit codes as fo
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import struct
 import sys
 import tempfile
@@ -248,10 +249,16 @@ def run_audit(settings: Settings, *, jobs: int = 1) -> int:
     from .cli import run_cases
     from .report import write_report
 
+    temporary = settings.artifacts is None
     artifacts = settings.artifacts or Path(tempfile.mkdtemp(prefix="httpboot-tls-audit-"))
     # The conditions' protocol ranges and cipher strings are lighttpd settings.
     settings = dataclasses.replace(settings, http_server="lighttpd")
-    results = run_cases(TLS_AUDIT_CASES, settings, artifacts, jobs=jobs)
+    try:
+        results = run_cases(TLS_AUDIT_CASES, settings, artifacts, jobs=jobs)
+    except KeyboardInterrupt:
+        if temporary:  # a stop leaves nothing of ours, this folder neither
+            shutil.rmtree(artifacts, ignore_errors=True)
+        raise
     rows = audit_rows(results)
     if settings.report is not None:
         write_report(settings.report, report_rows(results, rows))

@@ -1,7 +1,8 @@
 """Deadlines on the monotonic clock, and the one polling loop every readiness wait goes through.
 
 Every wait here has a deadline and asks, on each pass, whether the process it waits on is still
-alive, so a crashed daemon or QEMU fails the wait at once instead of at the deadline.
+alive, so a crashed daemon or QEMU fails the wait at once instead of at the deadline, and whether
+a stop was requested (:mod:`stop`), so SIGINT or SIGTERM ends it at once too.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from . import stop
 from .errors import HarnessTimeout
 
 
@@ -44,14 +46,19 @@ def wait_until(
     still_alive: Callable[[], str | None] = lambda: None,
     poll: float = 0.02,
     max_poll: float = 0.2,
+    stoppable: bool = True,
 ) -> None:
     """Poll ``condition`` until true; raise when ``still_alive`` reports a death or time runs out.
 
     ``still_alive`` returns None while all is well, or a sentence saying what died (the caller
     raises its own error type around it). The poll interval grows from ``poll`` to ``max_poll``.
+    A requested stop raises :class:`stop.Interrupted`, unless ``stoppable`` is False: a cleanup
+    step's wait (a process group ending) must run to its own deadline.
     """
     interval = poll
     while True:
+        if stoppable:
+            stop.check()
         if condition():
             return
         death = still_alive()

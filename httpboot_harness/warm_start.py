@@ -41,6 +41,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import stop
 from .cases import Case
 from .console import Console, MachineGone
 from .errors import HarnessError
@@ -153,7 +154,7 @@ class WarmStarts:
         with self._lock:
             key_lock = self._key_locks.setdefault(key, threading.Lock())
         # Another case may be making this snapshot: wait for it, within this case's deadline.
-        if not key_lock.acquire(timeout=max(deadline.remaining(), 0.001)):
+        if not _acquire(key_lock, deadline):
             waited = time.monotonic() - started
             return StartChoice(None, "the snapshot was not ready within the deadline", waited)
         try:
@@ -187,6 +188,17 @@ class WarmStarts:
                 self._folder = Path(tempfile.mkdtemp(prefix="hbh-warm-"))
                 atexit.register(shutil.rmtree, self._folder, True)
         return self._folder / key
+
+
+def _acquire(lock: threading.Lock, deadline: Deadline) -> bool:
+    """Take ``lock`` before the deadline, in short slices: a stop requested meanwhile raises
+    (the case making the snapshot may take a minute)."""
+    while True:
+        stop.check()
+        if lock.acquire(timeout=min(0.2, max(deadline.remaining(), 0.001))):
+            return True
+        if deadline.expired():
+            return False
 
 
 WARM_STARTS = WarmStarts()

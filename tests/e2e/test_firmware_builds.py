@@ -97,7 +97,7 @@ def test_every_build_runs_every_built_in_x86_case_and_the_newest_the_faults() ->
 
 
 @pytest.mark.httpboot
-@pytest.mark.parametrize(("build", "case"), RUNS, ids=lambda value: str(value))
+@pytest.mark.parametrize(("build", "case"), RUNS, ids=str)
 def test_each_build_gives_each_case_its_expected_verdict(
     build: Build,
     case: Case,

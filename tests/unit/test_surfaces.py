@@ -108,9 +108,7 @@ def test_a_form_value_is_read_from_its_row_not_from_help_that_names_its_label() 
     # Debian unstable's 240-column form: values from column 82, help from column 163.
     row = "   Input the description".ljust(82) + "HBH-URI-BOOT".ljust(81)
     help_text = "A new Boot Option will be created according to this Boot URI."
-    form = "\n".join(
-        [row + help_text, "   Boot URI".ljust(82) + "http://www.httpboot.local/x.efi"]
-    )
+    form = "\n".join([row + help_text, "   Boot URI".ljust(82) + "http://www.httpboot.local/x.efi"])
     assert field_value(form, "Boot URI", 240) == "http://www.httpboot.local/x.efi"
     assert field_value(form, "Input the description", 240) == "HBH-URI-BOOT"
 
