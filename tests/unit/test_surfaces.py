@@ -4,13 +4,16 @@ OVMF, cut from their serial transcripts where the harness acted on them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from httpboot_harness.console import FirmwareScreen, help_column
 from httpboot_harness.ovmf_menu import (
+    OvmfMenu,
     Surface,
+    UnchosenBoot,
     field_value,
     on_a_menu,
     surface_of,
@@ -122,3 +125,37 @@ def test_a_boot_the_firmware_began_is_found_after_the_power_on_only() -> None:
     assert unchosen_start(plain, len(plain)) is None
     shell = plain + "UEFI Interactive Shell v2.2\nShell> "
     assert unchosen_start(shell, len(plain)) == "UEFI Interactive Shell v2.2"
+
+
+class _Console:
+    """What ``OvmfMenu`` reads of a console for its watch: the text, the power-on, the guard."""
+
+    def __init__(self) -> None:
+        self.screen = FirmwareScreen()
+        self.plain = ""
+        self.power_on = (0, 0)
+        self.guard: Callable[[], None] | None = None
+        self.snapshots: list[str] = []
+
+    def snapshot(self, label: str) -> None:
+        self.snapshots.append(label)
+
+    def mark_power_on(self) -> None:
+        self.power_on = (0, len(self.plain))
+
+
+def test_a_walk_is_stopped_by_a_boot_it_did_not_choose_and_a_reset_starts_afresh() -> None:
+    console = _Console()
+    resets: list[str] = []
+    menu = OvmfMenu(console, restart=resets.append)  # type: ignore[arg-type]
+    with menu.watching_for_unchosen_boots():
+        assert console.guard is not None
+        console.guard()  # nothing started yet
+        console.plain += "BdsDxe: starting Boot0004\n>>Start HTTP Boot over IPv4....\n"
+        with pytest.raises(UnchosenBoot) as raised:
+            console.guard()
+        assert raised.value.started == ">>Start HTTP Boot over IPv4"
+        menu.reset("the firmware booted on its own")
+        console.guard()  # what the earlier power-on printed no longer counts
+    assert console.guard is None  # the watch ends with the walk
+    assert resets == ["the firmware booted on its own"]
