@@ -167,6 +167,8 @@ def _table(rows: Sequence[Mapping[str, Any]]) -> str:
         expected = str(row.get("expected", ""))
         if row.get("expected_phase"):
             expected += f" at {row['expected_phase']}"
+        if (note := row.get("expected_release")) and note.get("since") != "unknown":
+            expected += f" (edk2 {note['since']} and later: {note.get('reference', '')})"
         cells = [
             f"<td><a href='#detail-{_case_anchor(name)}'>{html.escape(name)}</a></td>"
             if not met or row.get("verdict") != "booted"

@@ -72,7 +72,22 @@ def format_table(rows: Iterable[Mapping[str, Any]]) -> str:
     out.insert(1, "  ".join("-" * w for w in widths))
     if len(versions) == 1:
         out.append(f"firmware: {versions[0]}")
+    out += release_notes(rows)
     return "\n".join(line.rstrip() for line in out) + "\n"
+
+
+def release_notes(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One line per case whose expectation followed an upstream change on the release that ran
+    (``expected_release``): which release, what changed, and where."""
+    notes = []
+    for row in rows:
+        note = row.get("expected_release")
+        if note:
+            since = note.get("since")
+            where = f" ({note['reference']})" if note.get("reference") else ""
+            release = f"edk2 {since} and later" if since != "unknown" else "an unknown release"
+            notes.append(f"{row['id']}: expected of {release}: {note.get('what')}{where}")
+    return notes
 
 
 def firmware_versions(rows: Iterable[Mapping[str, Any]]) -> list[str]:

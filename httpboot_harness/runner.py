@@ -22,7 +22,7 @@ from typing import Any
 
 from . import stop
 from .artifacts import CaseArtifacts
-from .cases import Case, with_user_tree
+from .cases import Case, Expectation, ReleaseChange, with_user_tree
 from .config import Settings
 from .console import Console, MachineGone, SerialLineLost
 from .errors import (
@@ -70,8 +70,19 @@ class CaseResult:
     timeline: list[TimelineEvent] = field(default_factory=list)
 
     @property
+    def release(self) -> str | None:
+        """The edk2 release read from the firmware that ran (``firmware_identity``)."""
+        identity = self.details.get("firmware_identity") or {}
+        return identity.get("edk2")
+
+    @property
+    def expectation(self) -> tuple[Expectation, ReleaseChange | None]:
+        """What the case expects of this release of the firmware, and the change behind it."""
+        return self.case.expectation.for_release(self.release)
+
+    @property
     def passed(self) -> bool:
-        return self.error is None and meets_expectation(self.case, self.judgement)
+        return self.error is None and meets_expectation(self.case, self.judgement, self.release)
 
     def to_report(self) -> dict[str, Any]:
         """One row of the JSON report; the documented keys first, extras after."""
@@ -85,7 +96,8 @@ class CaseResult:
             "artifacts": str(self.artifacts),
             "expected": self.case.expected,
             "expected_phase": self.case.expected_phase,
-            "expected_cause": self.case.expectation.cause,
+            "expected_cause": self.expectation[0].cause,
+            "expected_release": _release_note(self.case, self.release, self.expectation[1]),
             "met_expectation": self.passed,
             "summary": self.judgement.summary,
             "cause": self.judgement.cause,
@@ -98,9 +110,23 @@ class CaseResult:
         }
 
 
-def meets_expectation(case: Case, judgement: Judgement) -> bool:
-    """The verdict, the phase and the cause are the ones the case expects."""
-    expected = case.expectation
+def _release_note(
+    case: Case, release: str | None, change: ReleaseChange | None
+) -> dict[str, str] | None:
+    """The report's ``expected_release``: the upstream change the expectation follows on this
+    release, or that the release could not be read where the expectation depends on it."""
+    if change is not None:
+        return change.to_report()
+    if case.expectation.changes and release is None:
+        return {"since": "unknown", "reference": "", "what": "the firmware's edk2 release could "
+                "not be read: any of the releases' expectations is taken"}  # fmt: skip
+    return None
+
+
+def meets_expectation(case: Case, judgement: Judgement, release: str | None = None) -> bool:
+    """The verdict, the phase and the cause are the ones the case expects of a firmware of edk2
+    ``release`` (None: not known)."""
+    expected, _change = case.expectation.for_release(release)
     if expected.recorded:
         return judgement.verdict != "error"
     if judgement.verdict != expected.verdict:

@@ -22,7 +22,7 @@ from typing import Any
 import dpkt
 
 from .config import Settings
-from .runner import CaseResult, meets_expectation
+from .runner import CaseResult
 from .tls_conditions import (
     CONTROL,
     TLS_AUDIT_CASES,
@@ -182,7 +182,7 @@ def assess(condition: TlsCondition, result: CaseResult, release: str | None) -> 
     if condition.control:
         return RECORDED
     weakness = condition.weakness(release)
-    if meets_expectation(result.case, result.judgement):
+    if result.passed:
         return AS_EXPECTED if weakness is None else f"{AS_EXPECTED} (known weakness not seen)"
     if weakness is not None and result.judgement.verdict == "booted":
         return f"known weakness ({weakness.reference})"

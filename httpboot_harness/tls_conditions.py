@@ -19,8 +19,6 @@ import dataclasses
 import datetime
 import functools
 import ipaddress
-import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from .cases import RANK_FAULT, Case, Dhcp, Expectation, Fault, Pxe
+from .firmware_identity import package_of, release_of
 from .network import Addressing
 from .phases import Phase
 from .server import ServerPlan
@@ -354,46 +353,11 @@ def _der(tag: int, content: bytes) -> bytes:
 
 
 # -- which firmware ----------------------------------------------------------------------------
-PACKAGE_MARKER = ".complete"
-"""``package_cache``'s marker beside an unpacked package: its name and version."""
-
-
 def firmware_release(code: Path) -> str | None:
     """The edk2 release (``2022.11``) of the package that holds ``code``: an unpacked package in
-    the harness's cache, or one dpkg installed; None when neither says."""
-    version = _cached_package_version(code) or _dpkg_version(code)
-    if version is None:
-        return None
-    return version.split(":", 1)[-1].split("-", 1)[0].split("+", 1)[0]
-
-
-def _cached_package_version(code: Path) -> str | None:
-    for folder in code.resolve().parents:
-        marker = folder / PACKAGE_MARKER
-        if marker.is_file():
-            try:
-                return str(json.loads(marker.read_text())["version"])
-            except (OSError, ValueError, KeyError):
-                return None
-    return None
-
-
-def _dpkg_version(code: Path) -> str | None:
-    try:
-        owner = subprocess.run(
-            ["dpkg-query", "-S", str(code.resolve())], capture_output=True, text=True,
-            timeout=20, check=False,
-        )  # fmt: skip
-        if owner.returncode != 0:
-            return None
-        package = owner.stdout.split(":", 1)[0].strip()
-        version = subprocess.run(
-            ["dpkg-query", "-W", "-f", "${Version}", package], capture_output=True, text=True,
-            timeout=20, check=False,
-        )  # fmt: skip
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return version.stdout.strip() or None
+    the harness's cache, or one dpkg installed; None when neither says. The package, not the
+    image: a known weakness is a distribution build's (``firmware_identity`` reads the image)."""
+    return release_of(package_of(code)[1])
 
 
 def observed_outcome(judgement: Judgement) -> str:
