@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
@@ -13,31 +12,7 @@ from httpboot_harness.arch import X86_64
 from httpboot_harness.errors import PrerequisiteError, UsageError
 from httpboot_harness.firmware import check_volume, find_firmware
 
-
-def volume(path: Path, size: int = 256 * 1024) -> Path:
-    data = bytearray(size)
-    data[40:44] = b"_FVH"
-    path.write_bytes(bytes(data))
-    return path
-
-
-def descriptor(folder: Path, name: str, code: Path, template: Path, features: list[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / name).write_text(
-        json.dumps(
-            {
-                "description": name,
-                "interface-types": ["uefi"],
-                "mapping": {
-                    "device": "flash",
-                    "executable": {"filename": str(code), "format": "raw"},
-                    "nvram-template": {"filename": str(template), "format": "raw"},
-                },
-                "targets": [{"architecture": "x86_64", "machines": ["pc-q35-*"]}],
-                "features": features,
-            }
-        )
-    )
+from .firmware_files import descriptor, volume
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 from pathlib import Path
 
 import pytest
@@ -23,6 +22,8 @@ from httpboot_harness.preflight import check_inputs
 from httpboot_harness.rig import Rig
 from httpboot_harness.runner import _CaseRun
 
+from .firmware_files import descriptor
+
 OVMF = Path("/usr/share/OVMF")
 SB_CODE, SB_VARS = OVMF / "OVMF_CODE_4M.secboot.fd", OVMF / "OVMF_VARS_4M.ms.fd"
 PLAIN_CODE, PLAIN_VARS = OVMF / "OVMF_CODE_4M.fd", OVMF / "OVMF_VARS_4M.fd"
@@ -31,22 +32,8 @@ SECURE_CASE = "ipv4-http-secureboot"
 
 def secure_descriptor(folder: Path, code: Path, template: Path) -> None:
     """A descriptor with Secure Boot, SMM and enrolled keys, as Debian's 40-...-enrolled.json."""
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "40-secure-enrolled.json").write_text(
-        json.dumps(
-            {
-                "description": "test Secure Boot build",
-                "interface-types": ["uefi"],
-                "mapping": {
-                    "device": "flash",
-                    "executable": {"filename": str(code), "format": "raw"},
-                    "nvram-template": {"filename": str(template), "format": "raw"},
-                },
-                "targets": [{"architecture": "x86_64", "machines": ["pc-q35-*"]}],
-                "features": ["secure-boot", "requires-smm", "enrolled-keys"],
-            }
-        )
-    )
+    descriptor(folder, "40-secure-enrolled.json", code, template,
+               ["secure-boot", "requires-smm", "enrolled-keys"])  # fmt: skip
 
 
 @pytest.fixture
