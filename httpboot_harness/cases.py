@@ -615,7 +615,7 @@ class Fault(Part):
 TLS_NO_CA = ReleaseChange(
     "2024.02",
     Expectation("refused", Phase.TLS, ("gave up during the TLS handshake", "TLS alert")),
-    "tianocore/edk2@43ab6622a8 (edk2-stable202402), 'NetworkPkg/HttpDxe: Consider TLS "
+    "tianocore/edk2@43ab6622a8 in edk2-stable202402, 'NetworkPkg/HttpDxe: Consider TLS "
     "certificate not found as a success case'",
     "with no CA enrolled the firmware no longer refuses before connecting: it connects and "
     "gives up in the handshake (seen on 2025.02 and 2026.08; 2022.11 never connects)",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import UsageError
+from .report import release_notes
 
 FIRMWARE_FORM = "LABEL=CODE,VARS"
 FIRMWARE_EXAMPLE = "--firmware d12=/usr/share/OVMF/OVMF_CODE_4M.fd,/usr/share/OVMF/OVMF_VARS_4M.fd"
@@ -221,6 +222,8 @@ def format_compare_table(
     out = ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
     text = "\n".join(line.rstrip() for line in out) + "\n"
+    notes = sorted({note for rows in rows_by_build.values() for note in release_notes(rows)})
+    text += "".join(f"{note}\n" for note in notes)
     if not found:
         return text + "differences: none\n"
     return text + "differences:\n" + "".join(f"  {d.describe()}\n" for d in found)
