@@ -1,6 +1,7 @@
 """Each menu edk2 draws, told apart from what the screen shows, in whichever text mode the
 firmware picked: real screens of Debian 12's (2022.11), 13's (2025.02) and unstable's (2026.08)
-OVMF, cut from their serial transcripts where the harness acted on them."""
+OVMF, and of unstable's AAVMF (its popup in plain ASCII: a VT100 terminal), cut from their
+serial transcripts where the harness acted on them."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ SCREENS = {
         "Input the description",
     ),
     ("sid-ovmf", "boot-popup.raw"): (Surface.BOOT_POPUP, (240, 56), "UEFI HTTPv4"),
+    ("sid-aavmf", "boot-popup.raw"): (Surface.BOOT_POPUP, (240, 56), "UEFI HTTPv4"),
     ("sid-ovmf", "front-page.raw"): (Surface.FRONT_PAGE, (240, 56), "Select Language"),
     ("sid-ovmf", "boot-manager.raw"): (Surface.BOOT_MANAGER, (240, 56), "UEFI PXEv4"),
     ("sid-ovmf", "http-boot-configuration.raw"): (
