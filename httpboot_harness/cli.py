@@ -384,12 +384,24 @@ def _boot_into(
         if result.error:
             print(f"{result.case.id}: {result.error}", file=sys.stderr)
     code = exit_code(results)
-    if settings.artifacts is None and code == EXIT_OK:
+    _keep_or_remove(artifacts, results, code, temporary=settings.artifacts is None)
+    return code
+
+
+def _keep_or_remove(
+    artifacts: Path, results: Sequence[CaseResult], code: int, *, temporary: bool, every: str = ""
+) -> None:
+    """A temporary artifacts folder goes when every case was as expected, or when no case
+    could begin (a prerequisite missing: its rows say all there is, and a bisect that skips
+    commit after commit would leave one folder each); otherwise it is kept and named."""
+    if temporary and code == EXIT_OK:
         shutil.rmtree(artifacts, ignore_errors=True)
-        print("artifacts: removed, every case was as expected (--artifacts DIR keeps them)")
+        print(f"artifacts: removed, every case was as expected{every} (--artifacts DIR keeps them)")
+    elif temporary and all(r.error_kind == "prerequisite" for r in results):
+        shutil.rmtree(artifacts, ignore_errors=True)
+        print("artifacts: removed, no case could begin (a prerequisite is missing)")
     else:
         print(f"artifacts: {artifacts}")
-    return code
 
 
 def compare_cases(settings: Settings, selectors: Sequence[str]) -> list[Case]:
@@ -453,12 +465,9 @@ def _compare(args: argparse.Namespace, settings: Settings) -> int:
         if result.error:
             print(f"{job.name}: {result.error}", file=sys.stderr)
     code = exit_code(results)
-    if settings.artifacts is None and code == EXIT_OK:
-        shutil.rmtree(artifacts, ignore_errors=True)
-        print("artifacts: removed, every case was as expected on every build "
-              "(--artifacts DIR keeps them)")  # fmt: skip
-    else:
-        print(f"artifacts: {artifacts}")
+    _keep_or_remove(
+        artifacts, results, code, temporary=settings.artifacts is None, every=" on every build"
+    )
     return code
 
 

@@ -85,6 +85,9 @@ def test_bisect_run_is_125_when_the_firmware_file_is_missing() -> None:
     done = harness("bisect-run", "ipv4-http", "--ovmf-code", "/nonexistent/OVMF_CODE.fd")
     assert done.returncode == 125, done.stdout + done.stderr
     assert "does not exist" in done.stderr
+    # Nothing could begin, so nothing is kept: a bisect skipping commit after commit leaves
+    # no folder per step.
+    assert "artifacts: removed, no case could begin" in done.stdout
 
 
 def test_bisect_run_stops_the_bisection_on_a_typo() -> None:
